@@ -1,0 +1,24 @@
+/* common: what every subcommand shares. */
+#ifndef FACTEUR_CLI_COMMON_H
+#define FACTEUR_CLI_COMMON_H
+
+#include <stddef.h>
+
+#include "conf/conf.h"
+
+/* Loads the configuration: path, or the quick-start defaults when NULL.
+ * Prints "facteur: FILE:LINE: message" to stderr and returns -1 on error. */
+int cli_load_conf(const char *path, struct conf *c);
+/* Joins data_dir and a relative name into out. Returns -1 if too long. */
+int cli_data_path(const struct conf *c, const char *rel, char *out, size_t outsz);
+/* Reads a secret: from stdin (one line, newline stripped) when from_stdin,
+ * else from the terminal without echo, asking twice when confirm.
+ * Returns a malloc()ed string or NULL. Wipe it after use. */
+char *cli_read_secret(const char *prompt, int from_stdin, int confirm);
+
+/* Subcommands: argv[0] is the subcommand name. Return the exit status. */
+int cmd_serve(int argc, char **argv);
+int cmd_user(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+
+#endif

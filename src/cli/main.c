@@ -1,0 +1,51 @@
+/* main: "facteur <subcommand>" dispatch, --help and --version. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/common.h"
+
+static const char usage[] =
+	"usage: facteur <command> [options]\n"
+	"\n"
+	"commands:\n"
+	"  serve [-c FILE]              run the SMTP and POP3 server\n"
+	"  user add NAME [--password-stdin] [-c FILE]\n"
+	"  user del NAME [-c FILE]\n"
+	"  user list [-c FILE]\n"
+	"  user passwd NAME [--password-stdin] [-c FILE]\n"
+	"  user apop-secret NAME [--password-stdin | --remove] [-c FILE]\n"
+	"                               manage accounts\n"
+	"  config check [-c FILE]       check a configuration file\n"
+	"\n"
+	"options:\n"
+	"  -h, --help                   show this help\n"
+	"  -V, --version                show the version\n"
+	"\n"
+	"Without -c, facteur uses the quick-start defaults: SMTP on\n"
+	"127.0.0.1:2525, POP3 on 127.0.0.1:1100, data in $FACTEUR_HOME or\n"
+	"./facteur-data. See facteur(8) and facteur.conf(5).\n";
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+		printf("facteur %s\n", FACTEUR_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "serve"))
+		return cmd_serve(argc - 1, argv + 1);
+	if (!strcmp(cmd, "user"))
+		return cmd_user(argc - 1, argv + 1);
+	if (!strcmp(cmd, "config"))
+		return cmd_config(argc - 1, argv + 1);
+	fprintf(stderr, "facteur: unknown command '%s' (try facteur --help)\n", cmd);
+	return 2;
+}

@@ -1,0 +1,64 @@
+/* maildir: deliver into, list, read and delete from Maildirs
+ * (<root>/{tmp,new,cur}), interoperable with mutt and Dovecot.
+ *
+ * Durability (the rule behind every "250"): content is written to tmp/,
+ * fsync()ed, linked into new/ of every recipient, and each new/ directory
+ * is fsync()ed before maildir_deliver() returns 0. A failure leaves nothing
+ * visible in new/ and removes the tmp file.
+ *
+ * These calls block on the disk: the daemon runs them on worker threads,
+ * never on the event loop. All are thread-safe. Errors return -1 with
+ * errno set (ENOSPC/EDQUOT mean "no space") and a message in err. */
+#ifndef FACTEUR_STORE_MAILDIR_H
+#define FACTEUR_STORE_MAILDIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+/* Creates root, root/tmp, root/new, root/cur (mode 0700) as needed,
+ * including missing parents. */
+int maildir_ensure(const char *root, char *err, size_t errlen);
+
+/* Writes the concatenation of parts once, then makes it appear in new/ of
+ * each of the n maildirs (hard links; a copy when link() fails with EXDEV).
+ * The stored name carries ",S=<size>,W=<size with CRLF line ends>". */
+int maildir_deliver(const char *const *maildirs, size_t n,
+		    const struct iovec *parts, size_t nparts,
+		    char *err, size_t errlen);
+
+struct maildir_msg {
+	char *path;        /* relative to root: "new/<name>" or "cur/<name>" */
+	char *uidl;        /* the unique part of the name (before ':' and ','),
+	                    * stable across new/->cur/ moves and flag changes */
+	uint64_t size;     /* bytes on disk */
+	uint64_t octets;   /* bytes in CRLF form (W= when present, else counted) */
+};
+
+/* Lists new/ and cur/, oldest first (by the time in the name, then name).
+ * Skips dot files and anything that is not a regular file. */
+int maildir_scan(const char *root, struct maildir_msg **out, size_t *n,
+		 char *err, size_t errlen);
+void maildir_list_free(struct maildir_msg **msgs, size_t n);
+
+/* Opens a listed message read-only; returns an fd or -1. */
+int maildir_open(const char *root, const struct maildir_msg *m);
+
+/* Unlinks the listed messages idx[0..n) and fsyncs new/ and cur/.
+ * A message already gone counts as deleted. */
+int maildir_delete(const char *root, const struct maildir_msg *msgs,
+		   const size_t *idx, size_t n, char *err, size_t errlen);
+
+/* Takes an exclusive, non-blocking lock on the maildrop (flock on
+ * root/.facteur.lock: released by the kernel if the process dies).
+ * Returns an fd, or -1 with errno EWOULDBLOCK when another session holds
+ * it. maildir_unlock closes it. */
+int maildir_lock(const char *root);
+void maildir_unlock(int fd);
+
+/* Removes files in root/tmp older than max_age seconds (stale leftovers of
+ * an interrupted delivery). Returns how many were removed. */
+int maildir_clean_tmp(const char *root, long max_age);
+
+#endif
