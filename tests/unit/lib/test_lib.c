@@ -84,7 +84,7 @@ static void test_escape(void **state)
 	assert_string_equal(out, "a\\x0d\\x0a%s\\x22\\x5c");
 	char small[12];
 	escape_log(small, sizeof small, (const uint8_t *)"0123456789abcdef", 16);
-	assert_string_equal(small, "0123456...");
+	assert_string_equal(small, "01234567...");
 }
 
 static void test_secure_equal(void **state)
