@@ -1,9 +1,170 @@
-/* placeholder until the real subcommand lands */
+/* serve: run the server in the foreground until SIGTERM/SIGINT. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <event2/event.h>
+#include <openssl/rand.h>
+
+#include "auth/passwd.h"
+#include "auth/verify.h"
 #include "cli/common.h"
+#include "daemon/server.h"
+#include "lib/log.h"
+#include "lib/secure.h"
+#include "store/maildir.h"
+
+static const char serve_usage[] =
+	"usage: facteur serve [-c FILE]\n"
+	"  -c FILE   configuration file (default: the quick-start defaults:\n"
+	"            SMTP 127.0.0.1:2525, POP3 127.0.0.1:1100, data in\n"
+	"            $FACTEUR_HOME or ./facteur-data)\n";
+
+static int mkdir_p(const char *path)
+{
+	char tmp[4096];
+	if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+		return -1;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return (mkdir(tmp, 0700) < 0 && errno != EEXIST) ? -1 : 0;
+}
+
+/* First quick start: an account to try things with, printed once. */
+static int create_demo_account(const struct conf *c)
+{
+	char passwd_path[4096], apop_path[4096], maildir[4096];
+	if (cli_data_path(c, "passwd", passwd_path, sizeof passwd_path) < 0 ||
+	    cli_data_path(c, "apop", apop_path, sizeof apop_path) < 0)
+		return -1;
+	struct stat st;
+	if (stat(passwd_path, &st) == 0)
+		return 0; /* not the first start */
+
+	static const char alphabet[] = "abcdefghijkmnpqrstuvwxyzACDEFGHJKLMNPQRTUVWXY346789";
+	unsigned char rnd[16];
+	char password[sizeof rnd + 1];
+	if (RAND_bytes(rnd, sizeof rnd) != 1)
+		return -1;
+	for (size_t i = 0; i < sizeof rnd; i++)
+		password[i] = alphabet[rnd[i] % (sizeof alphabet - 1)];
+	password[sizeof rnd] = '\0';
+
+	const char *domain = c->ndomains ? c->domains[0] : "localhost";
+	char name[320];
+	snprintf(name, sizeof name, "demo@%s", domain);
+	char *hash = verify_hash_password(password, false);
+	struct passwd_db users = { 0 }, apop = { 0 };
+	char err[512];
+	int rc = -1;
+	if (!hash || passwd_set(&users, name, hash) < 0 || passwd_set(&apop, name, password) < 0)
+		goto out;
+	/* The APOP secret file first: the passwd file is what marks the
+	 * first start as done. */
+	if (passwd_save(apop_path, &apop, err, sizeof err) < 0 ||
+	    passwd_save(passwd_path, &users, err, sizeof err) < 0) {
+		fprintf(stderr, "facteur: %s\n", err);
+		goto out;
+	}
+	snprintf(maildir, sizeof maildir, "%s/mail/%s/demo", c->data_dir, domain);
+	if (maildir_ensure(maildir, err, sizeof err) < 0)
+		fprintf(stderr, "facteur: %s\n", err);
+	printf("first start: created the demo account (shown only this once)\n"
+	       "  user:     %s\n"
+	       "  password: %s\n"
+	       "  (also its APOP secret; manage accounts with 'facteur user')\n",
+	       name, password);
+	rc = 0;
+out:
+	secure_wipe(password, sizeof password);
+	free(hash);
+	passwd_free(&users);
+	for (size_t i = 0; i < apop.n; i++)
+		if (apop.entries[i].value)
+			secure_wipe(apop.entries[i].value, strlen(apop.entries[i].value));
+	passwd_free(&apop);
+	return rc;
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	log_info("server signal=%d", (int)sig);
+	server_shutdown(arg);
+}
+
 int cmd_serve(int argc, char **argv)
 {
-	(void)argc; (void)argv;
-	fputs("facteur: 'serve' is not built yet\n", stderr);
-	return 1;
+	const char *conf_path = NULL;
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': conf_path = optarg; break;
+		case 'h': fputs(serve_usage, stdout); return 0;
+		default: fputs(serve_usage, stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		fputs(serve_usage, stderr);
+		return 2;
+	}
+	struct conf c;
+	if (cli_load_conf(conf_path, &c) < 0)
+		return 1;
+	log_set_level((enum log_level)c.log_level);
+	char mail[4096];
+	if (mkdir_p(c.data_dir) < 0 || cli_data_path(&c, "mail", mail, sizeof mail) < 0 ||
+	    mkdir_p(mail) < 0) {
+		fprintf(stderr, "facteur: cannot create %s: %s\n", c.data_dir, strerror(errno));
+		conf_free(&c);
+		return 1;
+	}
+	if (!conf_path && create_demo_account(&c) < 0) {
+		fprintf(stderr, "facteur: cannot create the demo account\n");
+		conf_free(&c);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	struct event_base *base = event_base_new();
+	if (!base) {
+		conf_free(&c);
+		return 1;
+	}
+	struct server srv;
+	int rc = 0;
+	if (server_start(&srv, &c, base) < 0) {
+		rc = 1;
+	} else {
+		log_info("server started version=%s data=%s hostname=%s", FACTEUR_VERSION,
+			 c.data_dir, c.hostname);
+		struct event *sigterm = evsignal_new(base, SIGTERM, on_stop_signal, &srv);
+		struct event *sigint = evsignal_new(base, SIGINT, on_stop_signal, &srv);
+		evsignal_add(sigterm, NULL);
+		evsignal_add(sigint, NULL);
+		event_base_dispatch(base);
+		event_free(sigterm);
+		event_free(sigint);
+		log_info("server stopped messages=%llu", (unsigned long long)srv.messages_stored);
+	}
+	server_free(&srv);
+	event_base_free(base);
+	conf_free(&c);
+	return rc;
 }

@@ -51,6 +51,8 @@ enum smtp_out_kind {
 /* The envelope and content of one accepted transaction. */
 struct smtp_commit {
 	const char *helo;          /* as the client gave it */
+	bool esmtp;                /* the session began with EHLO (RFC 5321
+	                            * 4.4: "with ESMTP" in Received) */
 	const char *mail_from;     /* reverse-path without <>, "" for <> */
 	const char *const *rcpts;  /* accepted forward-paths, without <> */
 	size_t nrcpts;

@@ -1,0 +1,217 @@
+#include "daemon/accounts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "auth/account.h"
+#include "auth/passwd.h"
+#include "lib/log.h"
+
+struct file_stamp {
+	bool exists;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+};
+
+struct accounts {
+	const struct conf *conf;
+	char passwd_path[4096];
+	char apop_path[4096];
+	struct passwd_db users;
+	struct passwd_db apop;
+	struct file_stamp users_stamp, apop_stamp;
+	time_t last_check;
+};
+
+static struct file_stamp stamp_of(const char *path)
+{
+	struct file_stamp s;
+	memset(&s, 0, sizeof s);
+	struct stat st;
+	if (stat(path, &st) == 0) {
+		s.exists = true;
+		s.dev = st.st_dev;
+		s.ino = st.st_ino;
+		s.size = st.st_size;
+		s.mtime = st.st_mtim;
+	}
+	return s;
+}
+
+static bool stamp_same(const struct file_stamp *a, const struct file_stamp *b)
+{
+	return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino &&
+	       a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
+	       a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+static void reload(const char *path, struct passwd_db *db, struct file_stamp *stamp)
+{
+	struct file_stamp now = stamp_of(path);
+	if (stamp_same(&now, stamp))
+		return;
+	struct passwd_db fresh = { 0 };
+	char err[512];
+	if (passwd_load(path, &fresh, err, sizeof err) < 0) {
+		log_error("accounts reload-failed error=\"%s\"", err);
+		return; /* keep serving with what we had */
+	}
+	passwd_free(db);
+	*db = fresh;
+	*stamp = now;
+	log_info("accounts loaded file=%s entries=%zu", path, db->n);
+}
+
+struct accounts *accounts_new(const struct conf *c)
+{
+	struct accounts *a = calloc(1, sizeof *a);
+	if (!a)
+		return NULL;
+	a->conf = c;
+	if (snprintf(a->passwd_path, sizeof a->passwd_path, "%s/passwd", c->data_dir) >=
+		    (int)sizeof a->passwd_path ||
+	    snprintf(a->apop_path, sizeof a->apop_path, "%s/apop", c->data_dir) >=
+		    (int)sizeof a->apop_path) {
+		free(a);
+		return NULL;
+	}
+	reload(a->passwd_path, &a->users, &a->users_stamp);
+	reload(a->apop_path, &a->apop, &a->apop_stamp);
+	return a;
+}
+
+void accounts_free(struct accounts **ap)
+{
+	struct accounts *a = *ap;
+	if (!a)
+		return;
+	passwd_free(&a->users);
+	passwd_free(&a->apop);
+	free(a);
+	*ap = NULL;
+}
+
+void accounts_refresh(struct accounts *a, time_t now)
+{
+	if (now == a->last_check)
+		return;
+	a->last_check = now;
+	reload(a->passwd_path, &a->users, &a->users_stamp);
+	reload(a->apop_path, &a->apop, &a->apop_stamp);
+}
+
+size_t accounts_count(const struct accounts *a)
+{
+	return a->users.n;
+}
+
+int accounts_maildir(const struct accounts *a, const char *name, char *out, size_t outsz)
+{
+	const char *at = strrchr(name, '@');
+	if (!at)
+		return -1;
+	int n = snprintf(out, outsz, "%s/mail/%s/%.*s", a->conf->data_dir, at + 1,
+			 (int)(at - name), name);
+	return (n < 0 || (size_t)n >= outsz) ? -1 : 0;
+}
+
+static bool is_local_domain(const struct accounts *a, const char *domain)
+{
+	return conf_is_local_domain(a->conf, domain) || passwd_has_domain(&a->users, domain);
+}
+
+/* The account that receives postmaster mail for domain: the configured one
+ * if it exists, else postmaster@domain if it exists, else the first account
+ * of the domain, else the first account at all. */
+static const struct passwd_entry *postmaster_for(const struct accounts *a, const char *domain)
+{
+	const struct conf *c = a->conf;
+	const struct passwd_entry *e = NULL;
+	if (c->postmaster && *c->postmaster) {
+		e = passwd_resolve_login(&a->users, c->postmaster);
+		if (e)
+			return e;
+	}
+	if (domain) {
+		char name[300];
+		if (snprintf(name, sizeof name, "postmaster@%s", domain) < (int)sizeof name &&
+		    (e = passwd_find(&a->users, name)))
+			return e;
+		for (size_t i = 0; i < a->users.n; i++) {
+			const char *at = strrchr(a->users.entries[i].name, '@');
+			if (at && !strcasecmp(at + 1, domain))
+				return &a->users.entries[i];
+		}
+	}
+	return a->users.n ? &a->users.entries[0] : NULL;
+}
+
+enum route_result accounts_route(struct accounts *a, const char *rcpt,
+				 char *maildir, size_t maildir_sz)
+{
+	const char *at = strrchr(rcpt, '@');
+	const struct passwd_entry *e = NULL;
+	if (!at) {
+		/* RFC 5321 4.1.1.3: "Postmaster" without a domain, any case. */
+		if (strcasecmp(rcpt, "postmaster") != 0)
+			return ROUTE_BAD;
+		e = postmaster_for(a, a->conf->ndomains ? a->conf->domains[0] : NULL);
+	} else {
+		const char *domain = at + 1;
+		if (!is_local_domain(a, domain))
+			return ROUTE_FOREIGN;
+		char norm[320];
+		if (!account_normalise(rcpt, norm, sizeof norm)) {
+			/* Quoted or exotic local parts can't name an account. */
+			if ((size_t)(at - rcpt) == 10 && !strncasecmp(rcpt, "postmaster", 10))
+				e = postmaster_for(a, domain);
+			else
+				return ROUTE_UNKNOWN_USER;
+		} else {
+			e = passwd_find(&a->users, norm);
+			if (!e && !strncmp(norm, "postmaster@", 11))
+				e = postmaster_for(a, domain);
+		}
+	}
+	if (!e)
+		return at ? ROUTE_UNKNOWN_USER : ROUTE_BAD;
+	if (accounts_maildir(a, e->name, maildir, maildir_sz) < 0)
+		return ROUTE_BAD;
+	return ROUTE_LOCAL;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+bool accounts_login(struct accounts *a, const char *login, char **name,
+		    char **hash, char **apop_secret, char **maildir)
+{
+	*name = *hash = *apop_secret = *maildir = NULL;
+	const struct passwd_entry *e = passwd_resolve_login(&a->users, login);
+	if (!e)
+		return false;
+	const struct passwd_entry *s = passwd_find(&a->apop, e->name);
+	char path[4096];
+	if (accounts_maildir(a, e->name, path, sizeof path) < 0)
+		return false;
+	*name = strdup(e->name);
+	*hash = strdup(e->value);
+	*apop_secret = dup_or_null(s ? s->value : NULL);
+	*maildir = strdup(path);
+	if (!*name || !*hash || !*maildir || (s && !*apop_secret)) {
+		free(*name);
+		free(*hash);
+		free(*apop_secret);
+		free(*maildir);
+		*name = *hash = *apop_secret = *maildir = NULL;
+		return false;
+	}
+	return true;
+}

@@ -1,0 +1,286 @@
+#include "daemon/conn.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "lib/log.h"
+
+/* Open sessions per client address, for max_connections_per_ip. */
+struct ip_count {
+	struct ip_count *next;
+	char addr[64];
+	unsigned n;
+};
+
+static struct ip_count **ip_slot(struct server *srv, const char *addr)
+{
+	struct ip_count **pp = &srv->ip_counts;
+	while (*pp && strcmp((*pp)->addr, addr) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* A list is enough while per-address counting stays a small set of
+ * distinct peers; see doc/limits.md. */
+static unsigned ip_get(struct server *srv, const char *addr)
+{
+	struct ip_count *e = *ip_slot(srv, addr);
+	return e ? e->n : 0;
+}
+
+static bool ip_inc(struct server *srv, const char *addr)
+{
+	struct ip_count **pp = ip_slot(srv, addr);
+	if (!*pp) {
+		struct ip_count *e = calloc(1, sizeof *e);
+		if (!e)
+			return false;
+		snprintf(e->addr, sizeof e->addr, "%s", addr);
+		*pp = e;
+	}
+	(*pp)->n++;
+	return true;
+}
+
+static void ip_dec(struct server *srv, const char *addr)
+{
+	struct ip_count **pp = ip_slot(srv, addr);
+	struct ip_count *e = *pp;
+	if (!e)
+		return;
+	if (--e->n == 0) {
+		*pp = e->next;
+		free(e);
+	}
+}
+
+static void peer_text(const struct sockaddr *sa, char *out, size_t outsz)
+{
+	out[0] = '\0';
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)outsz);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		/* Show v4-mapped peers as plain IPv4. */
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], out, (socklen_t)outsz);
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, out, (socklen_t)outsz);
+	}
+	if (!out[0])
+		snprintf(out, outsz, "unknown");
+}
+
+static void conn_free(struct conn *c)
+{
+	struct server *srv = c->srv;
+	log_info("%s %s disconnect", c->ops->proto, c->id);
+	if (c->ops->destroy)
+		c->ops->destroy(c);
+	if (c->bev)
+		bufferevent_free(c->bev);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv->nconns--;
+	ip_dec(srv, c->peer);
+	free(c);
+	if (srv->stopping && srv->nconns == 0)
+		event_base_loopbreak(srv->base);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	struct conn *c = arg;
+	if (!c->gone)
+		c->ops->on_read(c);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	struct conn *c = arg;
+	if (c->closing) {
+		conn_abort(c);
+		return;
+	}
+	if (c->ops->on_drained)
+		c->ops->on_drained(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	struct conn *c = arg;
+	if (what & BEV_EVENT_TIMEOUT) {
+		/* libevent disables the direction that timed out; a protocol
+		 * decides what to say, then the session closes. */
+		if (c->closing || c->gone || (what & BEV_EVENT_WRITING)) {
+			conn_abort(c);
+			return;
+		}
+		c->ops->on_timeout(c);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		/* The peer finished sending; what it sent before still gets
+		 * processed and answered (a client may pipeline "QUIT" and
+		 * shut down its side). */
+		c->peer_eof = true;
+		bufferevent_disable(c->bev, EV_READ);
+		c->ops->on_read(c);
+		if (c->gone)
+			return;
+		if (!c->jobs && !c->closing && !c->gone)
+			conn_close_after_write(c);
+		return;
+	}
+	conn_abort(c);
+}
+
+struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *sa,
+		      socklen_t salen, const struct conn_ops *ops,
+		      const char *refuse_line)
+{
+	(void)salen;
+	char peer[64];
+	peer_text(sa, peer, sizeof peer);
+	const struct conf *cf = srv->conf;
+	bool refuse = srv->stopping || srv->nconns >= cf->max_connections ||
+		      ip_get(srv, peer) >= cf->max_connections_per_ip;
+	if (refuse) {
+		/* Best effort, non-blocking: the socket buffer is empty. */
+		ssize_t w = write(fd, refuse_line, strlen(refuse_line));
+		(void)w;
+		close(fd);
+		log_warn("%s - refused peer=%s reason=%s", ops->proto, peer,
+			 srv->stopping ? "shutdown" : "too-many-connections");
+		return NULL;
+	}
+	struct conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		close(fd);
+		return NULL;
+	}
+	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->bev || !ip_inc(srv, peer)) {
+		if (c->bev)
+			bufferevent_free(c->bev);
+		else
+			close(fd);
+		free(c);
+		return NULL;
+	}
+	c->srv = srv;
+	c->ops = ops;
+	snprintf(c->peer, sizeof c->peer, "%s", peer);
+	uint32_t seq = ++srv->session_seq;
+	snprintf(c->id, sizeof c->id, "%08x", (unsigned)((seq * 2654435761u) ^ (uint32_t)getpid()));
+	c->next = srv->conns;
+	if (c->next)
+		c->next->prev = c;
+	srv->conns = c;
+	srv->nconns++;
+	/* Stop reading while 64 KiB of input waits unprocessed: a session
+	 * waiting for a disk commit does not buffer a flood. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 64 * 1024);
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	log_info("%s %s connect peer=%s", ops->proto, c->id, peer);
+	return c;
+}
+
+void conn_write(struct conn *c, const void *data, size_t len)
+{
+	if (!c->gone && len)
+		bufferevent_write(c->bev, data, len);
+}
+
+void conn_close_after_write(struct conn *c)
+{
+	if (c->gone)
+		return;
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_abort(c);
+}
+
+static void on_free_later(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_free(arg);
+}
+
+/* Freeing is always deferred to the next loop turn, so a callback that
+ * closes its session may go on reading its fields until it returns. */
+static void free_later(struct conn *c)
+{
+	if (c->free_scheduled || c->jobs)
+		return;
+	c->free_scheduled = true;
+	struct timeval zero = { 0, 0 };
+	if (event_base_once(c->srv->base, -1, EV_TIMEOUT, on_free_later, c, &zero) < 0)
+		log_error("%s %s cannot schedule free", c->ops->proto, c->id);
+}
+
+void conn_abort(struct conn *c)
+{
+	if (!c->gone) {
+		c->gone = true;
+		/* Close the socket now; the session's state may live on until
+		 * its worker jobs report back. */
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	}
+	free_later(c);
+}
+
+void conn_job_started(struct conn *c)
+{
+	c->jobs++;
+}
+
+bool conn_job_finished(struct conn *c)
+{
+	c->jobs--;
+	if (c->gone)
+		free_later(c);
+	return !c->gone;
+}
+
+void conn_set_timeout(struct conn *c, unsigned seconds)
+{
+	if (c->gone)
+		return;
+	struct timeval tv = { (time_t)seconds, 0 };
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+}
+
+void conn_read_enable(struct conn *c, bool on)
+{
+	if (c->gone || c->closing || c->peer_eof)
+		return;
+	if (on)
+		bufferevent_enable(c->bev, EV_READ);
+	else
+		bufferevent_disable(c->bev, EV_READ);
+}
+
+size_t conn_output_pending(const struct conn *c)
+{
+	return c->gone ? 0 : evbuffer_get_length(bufferevent_get_output(c->bev));
+}

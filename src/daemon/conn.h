@@ -1,0 +1,63 @@
+/* conn: what SMTP and POP3 sessions share: the socket's bufferevent, the
+ * peer address, a session id for log lines, the per-address count, and
+ * the rule that a session with a job on a worker thread is freed only
+ * when that job comes back. */
+#ifndef FACTEUR_DAEMON_CONN_H
+#define FACTEUR_DAEMON_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "daemon/server.h"
+
+struct bufferevent;
+
+struct conn_ops {
+	const char *proto;                       /* "smtp" / "pop3" */
+	void (*on_read)(struct conn *c);         /* new input in c->bev */
+	void (*on_drained)(struct conn *c);      /* output buffer emptied */
+	void (*on_timeout)(struct conn *c);
+	void (*on_shutdown)(struct conn *c);
+	void (*destroy)(struct conn *c);         /* free protocol state */
+};
+
+struct conn {
+	struct conn *prev, *next;
+	struct server *srv;
+	const struct conn_ops *ops;
+	struct bufferevent *bev;
+	char peer[64];          /* numeric address */
+	char id[9];             /* 8 hex digits */
+	bool closing;           /* close once output is written */
+	bool gone;              /* socket closed / peer left */
+	bool free_scheduled;
+	bool peer_eof;          /* the client shut down its sending side */
+	unsigned jobs;          /* worker jobs in flight */
+	void *proto;            /* smtp_conn / pop3_conn */
+};
+
+/* Creates the session around an accepted socket. Refuses (writing
+ * refuse_line first) when the total or per-address limit is reached. */
+struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *sa,
+		      socklen_t salen, const struct conn_ops *ops,
+		      const char *refuse_line);
+/* Writes bytes to the client. */
+void conn_write(struct conn *c, const void *data, size_t len);
+/* Close after the output drains. */
+void conn_close_after_write(struct conn *c);
+/* Close now (socket error, peer gone). The session is freed on a later
+ * loop turn, once no worker job is pending; until the current callback
+ * returns its fields stay valid (gone is set). */
+void conn_abort(struct conn *c);
+/* Bookkeeping around worker jobs: a conn is freed only when jobs == 0. */
+void conn_job_started(struct conn *c);
+/* Returns false if the session is gone: skip protocol work then. */
+bool conn_job_finished(struct conn *c);
+void conn_set_timeout(struct conn *c, unsigned seconds);
+/* Pause/resume reading from the socket (back-pressure). */
+void conn_read_enable(struct conn *c, bool on);
+size_t conn_output_pending(const struct conn *c);
+
+#endif

@@ -1,0 +1,556 @@
+#include "daemon/pop3_conn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "auth/verify.h"
+#include "daemon/accounts.h"
+#include "daemon/conn.h"
+#include "lib/buf.h"
+#include "lib/escape.h"
+#include "lib/log.h"
+#include "lib/secure.h"
+#include "net/worker.h"
+#include "proto/pop3_body.h"
+#include "proto/pop3_server.h"
+#include "store/maildir.h"
+
+/* A RETR's bytes are handed over whole; the next command waits until the
+ * client has taken most of them, so pipelined RETRs cannot pile up. */
+#define POP3_OUTPUT_HIGH (256 * 1024)
+/* Largest message RETR will load (a stored message can't be bigger than
+ * max_message_size plus headers; this guards against foreign files). */
+#define POP3_MAX_MESSAGE (1024u * 1024u * 1024u)
+
+struct pop3_conn {
+	struct pop3_server *core;
+	struct pop3_server_cfg cfg;
+	char apop_unique[64];
+	bool waiting;             /* a worker job or delay is pending */
+	bool sent_pending;        /* RETR output queued, SENT not yet given */
+	int lock_fd;              /* maildrop lock, -1 when not logged in */
+	char *maildir;
+	char *user;
+	struct maildir_msg *msgs;
+	size_t nmsgs;
+	struct event *delay;      /* failed-login delay */
+	int delayed_result;
+};
+
+static void pop3_process(struct conn *c);
+
+/* ---- authentication ---- */
+
+struct auth_job {
+	struct worker_job job;
+	struct conn *c;
+	char *name, *hash, *secret, *maildir;
+	char *pass;               /* wiped */
+	char digest[33];
+	char timestamp[160];
+	bool apop;
+	int result;               /* enum pop3_auth_result */
+	int lock_fd;
+	struct maildir_msg *msgs;
+	size_t nmsgs;
+	char err[256];
+};
+
+static void auth_run(struct worker_job *job)
+{
+	struct auth_job *j = (struct auth_job *)job;
+	j->lock_fd = -1;
+	bool ok;
+	if (j->apop)
+		ok = verify_apop(j->timestamp, j->secret, j->digest);
+	else
+		ok = verify_password(j->hash, j->pass ? j->pass : "");
+	if (!ok || !j->name) {
+		j->result = POP3_AUTH_BAD;
+		return;
+	}
+	if (maildir_ensure(j->maildir, j->err, sizeof j->err) < 0) {
+		j->result = POP3_AUTH_TEMPFAIL;
+		return;
+	}
+	j->lock_fd = maildir_lock(j->maildir);
+	if (j->lock_fd < 0) {
+		j->result = (errno == EWOULDBLOCK || errno == EAGAIN) ?
+			POP3_AUTH_IN_USE : POP3_AUTH_TEMPFAIL;
+		snprintf(j->err, sizeof j->err, "lock: %s", strerror(errno));
+		return;
+	}
+	if (maildir_scan(j->maildir, &j->msgs, &j->nmsgs, j->err, sizeof j->err) < 0) {
+		maildir_unlock(j->lock_fd);
+		j->lock_fd = -1;
+		j->result = POP3_AUTH_TEMPFAIL;
+		return;
+	}
+	/* Stale leftovers of deliveries interrupted by a crash (a day old). */
+	maildir_clean_tmp(j->maildir, 36 * 3600);
+	j->result = POP3_AUTH_OK;
+}
+
+static void auth_job_free(struct auth_job *j)
+{
+	if (j->pass) {
+		secure_wipe(j->pass, strlen(j->pass));
+		free(j->pass);
+	}
+	if (j->secret) {
+		secure_wipe(j->secret, strlen(j->secret));
+		free(j->secret);
+	}
+	free(j->name);
+	free(j->hash);
+	free(j->maildir);
+	if (j->lock_fd >= 0)
+		maildir_unlock(j->lock_fd);
+	maildir_list_free(&j->msgs, j->nmsgs);
+	free(j);
+}
+
+static void give_auth_result(struct conn *c, int result)
+{
+	struct pop3_conn *pc = c->proto;
+	struct pop3_msg_info *info = NULL;
+	struct pop3_in in = { .kind = POP3_IN_AUTH_RESULT, .result = result };
+	if (result == POP3_AUTH_OK) {
+		info = calloc(pc->nmsgs ? pc->nmsgs : 1, sizeof *info);
+		if (!info) {
+			in.result = POP3_AUTH_TEMPFAIL;
+		} else {
+			for (size_t i = 0; i < pc->nmsgs; i++) {
+				info[i].octets = pc->msgs[i].octets;
+				info[i].uidl = pc->msgs[i].uidl;
+			}
+			in.msgs = info;
+			in.nmsgs = pc->nmsgs;
+		}
+	}
+	pc->waiting = false;
+	pop3_server_input(pc->core, &in);
+	free(info);
+}
+
+static void on_delay(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	if (!conn_job_finished(c))
+		return;
+	struct pop3_conn *pc = c->proto;
+	give_auth_result(c, pc->delayed_result);
+	pop3_process(c);
+}
+
+static void auth_done(struct worker_job *job)
+{
+	struct auth_job *j = (struct auth_job *)job;
+	struct conn *c = j->c;
+	char user[160];
+	escape_log(user, sizeof user, (const uint8_t *)(j->name ? j->name : "-"),
+		   j->name ? strlen(j->name) : 1);
+	if (!conn_job_finished(c)) {
+		auth_job_free(j);
+		return;
+	}
+	struct pop3_conn *pc = c->proto;
+	if (j->result == POP3_AUTH_OK) {
+		log_info("pop3 %s login user=%s method=%s messages=%zu", c->id, user,
+			 j->apop ? "apop" : "pass", j->nmsgs);
+		pc->lock_fd = j->lock_fd;
+		j->lock_fd = -1;
+		pc->maildir = j->maildir;
+		j->maildir = NULL;
+		pc->user = j->name;
+		j->name = NULL;
+		pc->msgs = j->msgs;
+		pc->nmsgs = j->nmsgs;
+		j->msgs = NULL;
+		j->nmsgs = 0;
+		give_auth_result(c, POP3_AUTH_OK);
+		auth_job_free(j);
+		pop3_process(c);
+		return;
+	}
+	log_info("pop3 %s login-failed user=%s reason=%s%s%s", c->id, user,
+		 j->result == POP3_AUTH_BAD ? "credentials" :
+		 j->result == POP3_AUTH_IN_USE ? "in-use" : "error",
+		 j->err[0] ? " error=" : "", j->err);
+	int result = j->result;
+	auth_job_free(j);
+	if (result == POP3_AUTH_BAD && c->srv->conf->auth_fail_delay_ms) {
+		/* The same delay whether the user exists or not (RFC 1939 13). */
+		if (!pc->delay)
+			pc->delay = evtimer_new(c->srv->base, on_delay, c);
+		if (pc->delay) {
+			unsigned ms = c->srv->conf->auth_fail_delay_ms;
+			struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+			pc->delayed_result = result;
+			conn_job_started(c);
+			evtimer_add(pc->delay, &tv);
+			return;
+		}
+	}
+	give_auth_result(c, result);
+	pop3_process(c);
+}
+
+static void start_auth(struct conn *c, const struct pop3_out *out)
+{
+	struct pop3_conn *pc = c->proto;
+	struct auth_job *j = calloc(1, sizeof *j);
+	if (!j) {
+		give_auth_result(c, POP3_AUTH_TEMPFAIL);
+		return;
+	}
+	j->c = c;
+	j->lock_fd = -1;
+	struct accounts *a = c->srv->accounts;
+	accounts_refresh(a, time(NULL));
+	accounts_login(a, out->user ? out->user : "", &j->name, &j->hash, &j->secret,
+		       &j->maildir);
+	if (out->apop_digest) {
+		j->apop = true;
+		snprintf(j->digest, sizeof j->digest, "%s", out->apop_digest);
+		snprintf(j->timestamp, sizeof j->timestamp, "%s",
+			 out->apop_timestamp ? out->apop_timestamp : "");
+	} else {
+		j->pass = strdup(out->pass ? out->pass : "");
+	}
+	j->job.run = auth_run;
+	j->job.done = auth_done;
+	pc->waiting = true;
+	conn_job_started(c);
+	worker_pool_submit(c->srv->pool, &j->job);
+}
+
+/* ---- RETR / TOP ---- */
+
+struct send_job {
+	struct worker_job job;
+	struct conn *c;
+	char *path;               /* absolute */
+	long top_lines;
+	struct buf out;
+	int ok;
+	char err[256];
+};
+
+static void send_run(struct worker_job *job)
+{
+	struct send_job *j = (struct send_job *)job;
+	j->ok = 0;
+	FILE *f = fopen(j->path, "rbe");
+	if (!f) {
+		snprintf(j->err, sizeof j->err, "%s", strerror(errno));
+		return;
+	}
+	struct pop3_body_enc enc;
+	pop3_body_init(&enc, j->top_lines);
+	uint8_t chunk[65536];
+	size_t n;
+	bool good = true;
+	while (good && !enc.done && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		good = pop3_body_encode(&enc, chunk, n, &j->out);
+	if (ferror(f)) {
+		snprintf(j->err, sizeof j->err, "read: %s", strerror(errno));
+		good = false;
+	}
+	fclose(f);
+	if (good && pop3_body_finish(&enc, &j->out))
+		j->ok = 1;
+	else if (!j->err[0])
+		snprintf(j->err, sizeof j->err, "message too large");
+}
+
+static void free_buf_cb(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	free(arg);
+}
+
+static void send_done(struct worker_job *job)
+{
+	struct send_job *j = (struct send_job *)job;
+	struct conn *c = j->c;
+	if (conn_job_finished(c)) {
+		struct pop3_conn *pc = c->proto;
+		pc->waiting = false;
+		if (!j->ok) {
+			/* "+OK" already went out: the only honest move left is to
+			 * drop the session rather than send a wrong message. */
+			log_error("pop3 %s retr-failed error=\"%s\"", c->id, j->err);
+			conn_abort(c);
+		} else {
+			size_t len;
+			uint8_t *data = buf_steal(&j->out, &len);
+			if (data && evbuffer_add_reference(bufferevent_get_output(c->bev),
+							   data, len, free_buf_cb, data) < 0) {
+				free(data);
+				conn_abort(c);
+			} else {
+				pc->sent_pending = true;
+				pop3_process(c);
+			}
+		}
+	}
+	buf_release(&j->out);
+	free(j->path);
+	free(j);
+}
+
+static void start_send(struct conn *c, size_t msg, long top_lines)
+{
+	struct pop3_conn *pc = c->proto;
+	struct send_job *j = calloc(1, sizeof *j);
+	char path[4096];
+	if (!j || msg >= pc->nmsgs ||
+	    snprintf(path, sizeof path, "%s/%s", pc->maildir, pc->msgs[msg].path) >= (int)sizeof path ||
+	    !(j->path = strdup(path))) {
+		free(j);
+		conn_abort(c);
+		return;
+	}
+	j->c = c;
+	j->top_lines = top_lines;
+	buf_init(&j->out, POP3_MAX_MESSAGE);
+	j->job.run = send_run;
+	j->job.done = send_done;
+	pc->waiting = true;
+	conn_job_started(c);
+	worker_pool_submit(c->srv->pool, &j->job);
+}
+
+/* ---- UPDATE ---- */
+
+struct update_job {
+	struct worker_job job;
+	struct conn *c;
+	const char *maildir;      /* borrowed from the session, which lives on */
+	const struct maildir_msg *msgs;
+	size_t *idx;
+	size_t n;
+	int result;
+	char err[256];
+};
+
+static void update_run(struct worker_job *job)
+{
+	struct update_job *j = (struct update_job *)job;
+	j->result = j->n ? maildir_delete(j->maildir, j->msgs, j->idx, j->n, j->err, sizeof j->err) : 0;
+}
+
+static void update_done(struct worker_job *job)
+{
+	struct update_job *j = (struct update_job *)job;
+	struct conn *c = j->c;
+	if (j->result < 0)
+		log_error("pop3 %s update-failed error=\"%s\"", c->id, j->err);
+	else
+		log_info("pop3 %s update deleted=%zu", c->id, j->n);
+	if (conn_job_finished(c)) {
+		struct pop3_conn *pc = c->proto;
+		pc->waiting = false;
+		struct pop3_in in = { .kind = POP3_IN_UPDATE_RESULT, .result = j->result < 0 ? -1 : 0 };
+		pop3_server_input(pc->core, &in);
+		pop3_process(c);
+	}
+	free(j->idx);
+	free(j);
+}
+
+static void start_update(struct conn *c, const struct pop3_out *out)
+{
+	struct pop3_conn *pc = c->proto;
+	struct update_job *j = calloc(1, sizeof *j);
+	if (j && out->ndel)
+		j->idx = calloc(out->ndel, sizeof *j->idx);
+	if (!j || (out->ndel && !j->idx) || !pc->maildir) {
+		if (j)
+			free(j->idx);
+		free(j);
+		struct pop3_in in = { .kind = POP3_IN_UPDATE_RESULT, .result = -1 };
+		pop3_server_input(pc->core, &in);
+		return;
+	}
+	for (size_t i = 0; i < out->ndel; i++)
+		if (out->del_idx[i] < pc->nmsgs)
+			j->idx[j->n++] = out->del_idx[i];
+	j->c = c;
+	j->maildir = pc->maildir;
+	j->msgs = pc->msgs;
+	j->job.run = update_run;
+	j->job.done = update_done;
+	pc->waiting = true;
+	conn_job_started(c);
+	worker_pool_submit(c->srv->pool, &j->job);
+}
+
+/* ---- the session ---- */
+
+static void drain_outputs(struct conn *c)
+{
+	struct pop3_conn *pc = c->proto;
+	struct pop3_out out;
+	while (!pc->waiting && pop3_server_next(pc->core, &out)) {
+		switch (out.kind) {
+		case POP3_OUT_REPLY:
+			conn_write(c, out.data, out.len);
+			break;
+		case POP3_OUT_LOG:
+			log_info("pop3 %s %.*s", c->id, (int)out.len, out.data);
+			break;
+		case POP3_OUT_AUTH:
+			start_auth(c, &out);
+			break;
+		case POP3_OUT_SEND_MSG:
+			start_send(c, out.msg, out.top_lines);
+			break;
+		case POP3_OUT_UPDATE:
+			start_update(c, &out);
+			break;
+		case POP3_OUT_CLOSE:
+			conn_close_after_write(c);
+			break;
+		}
+	}
+}
+
+static void maybe_sent(struct conn *c)
+{
+	struct pop3_conn *pc = c->proto;
+	if (pc->sent_pending && conn_output_pending(c) < POP3_OUTPUT_HIGH) {
+		pc->sent_pending = false;
+		struct pop3_in in = { .kind = POP3_IN_SENT };
+		pop3_server_input(pc->core, &in);
+	}
+}
+
+static void pop3_process(struct conn *c)
+{
+	struct pop3_conn *pc = c->proto;
+	maybe_sent(c);
+	drain_outputs(c);
+	while (!c->gone && !pc->waiting && !pc->sent_pending && !pop3_server_closed(pc->core)) {
+		struct evbuffer *in = bufferevent_get_input(c->bev);
+		if (evbuffer_get_length(in) == 0)
+			break;
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		size_t n = pop3_server_feed(pc->core, v.iov_base, v.iov_len);
+		evbuffer_drain(in, n);
+		drain_outputs(c);
+		if (n == 0 && !pc->waiting)
+			break;
+	}
+	if (c->gone || c->closing)
+		return;
+	bool busy = pc->waiting || pc->sent_pending;
+	conn_read_enable(c, !busy && conn_output_pending(c) < POP3_OUTPUT_HIGH);
+	if (c->peer_eof && !busy)
+		conn_close_after_write(c);
+}
+
+static void pop3_on_read(struct conn *c)
+{
+	pop3_process(c);
+}
+
+static void pop3_on_drained(struct conn *c)
+{
+	pop3_process(c);
+}
+
+static void pop3_on_timeout(struct conn *c)
+{
+	struct pop3_conn *pc = c->proto;
+	log_info("pop3 %s timeout", c->id);
+	struct pop3_in in = { .kind = POP3_IN_TIMEOUT };
+	pop3_server_input(pc->core, &in);
+	drain_outputs(c);
+	if (!c->gone)
+		conn_close_after_write(c);
+}
+
+static void pop3_on_shutdown(struct conn *c)
+{
+	struct pop3_conn *pc = c->proto;
+	struct pop3_in in = { .kind = POP3_IN_SHUTDOWN };
+	pop3_server_input(pc->core, &in);
+	drain_outputs(c);
+}
+
+static void pop3_destroy(struct conn *c)
+{
+	struct pop3_conn *pc = c->proto;
+	if (!pc)
+		return;
+	pop3_server_free(&pc->core);
+	if (pc->lock_fd >= 0)
+		maildir_unlock(pc->lock_fd);
+	if (pc->delay)
+		event_free(pc->delay);
+	maildir_list_free(&pc->msgs, pc->nmsgs);
+	free(pc->maildir);
+	free(pc->user);
+	free(pc);
+	c->proto = NULL;
+}
+
+static const struct conn_ops pop3_ops = {
+	.proto = "pop3",
+	.on_read = pop3_on_read,
+	.on_drained = pop3_on_drained,
+	.on_timeout = pop3_on_timeout,
+	.on_shutdown = pop3_on_shutdown,
+	.destroy = pop3_destroy,
+};
+
+void pop3_conn_accept(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	struct conn *c = conn_new(srv, fd, sa, salen, &pop3_ops,
+				  "-ERR [SYS/TEMP] Too many connections, try again later\r\n");
+	if (!c)
+		return;
+	struct pop3_conn *pc = calloc(1, sizeof *pc);
+	if (!pc) {
+		conn_abort(c);
+		return;
+	}
+	pc->lock_fd = -1;
+	c->proto = pc;
+	const struct conf *cf = srv->conf;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	/* RFC 1939 7: the timestamp must differ for every greeting. */
+	snprintf(pc->apop_unique, sizeof pc->apop_unique, "%ld.%lld.%s", (long)getpid(),
+		 (long long)now.tv_sec, c->id);
+	pc->cfg = (struct pop3_server_cfg){
+		.hostname = cf->hostname,
+		.apop_unique = pc->apop_unique,
+		.apop_enabled = cf->apop,
+		.max_cmd_line = 255,
+		.max_errors = cf->max_errors,
+		.implementation = "facteur " FACTEUR_VERSION,
+	};
+	pc->core = pop3_server_new(&pc->cfg);
+	if (!pc->core) {
+		conn_abort(c);
+		return;
+	}
+	conn_set_timeout(c, cf->pop3_timeout);
+	pop3_process(c);
+}

@@ -1,0 +1,154 @@
+#include "daemon/server.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "daemon/accounts.h"
+#include "daemon/conn.h"
+#include "daemon/pop3_conn.h"
+#include "daemon/smtp_conn.h"
+#include "lib/log.h"
+#include "net/listener.h"
+#include "net/worker.h"
+#include "store/maildir.h"
+
+/* How long in-flight sessions get to finish after SIGTERM. */
+#define SHUTDOWN_GRACE_SEC 30
+
+static void accept_smtp(evutil_socket_t fd, const struct sockaddr *sa, socklen_t salen, void *arg)
+{
+	smtp_conn_accept(arg, fd, sa, salen);
+}
+
+static void accept_pop3(evutil_socket_t fd, const struct sockaddr *sa, socklen_t salen, void *arg)
+{
+	pop3_conn_accept(arg, fd, sa, salen);
+}
+
+static bool is_loopback(const char *addr)
+{
+	return !strncmp(addr, "127.", 4) || !strcmp(addr, "::1");
+}
+
+/* At start no delivery of ours is in flight, so whatever a crash left in a
+ * tmp/ directory is garbage. Files younger than a minute are left alone in
+ * case another program delivers into the same Maildirs. */
+static void clean_all_tmp(const struct conf *c)
+{
+	char mail[4096];
+	if (snprintf(mail, sizeof mail, "%s/mail", c->data_dir) >= (int)sizeof mail)
+		return;
+	DIR *domains = opendir(mail);
+	if (!domains)
+		return;
+	int removed = 0;
+	struct dirent *d;
+	while ((d = readdir(domains))) {
+		if (d->d_name[0] == '.')
+			continue;
+		char dpath[4096];
+		if (snprintf(dpath, sizeof dpath, "%s/%s", mail, d->d_name) >= (int)sizeof dpath)
+			continue;
+		DIR *users = opendir(dpath);
+		if (!users)
+			continue;
+		struct dirent *u;
+		while ((u = readdir(users))) {
+			if (u->d_name[0] == '.')
+				continue;
+			char upath[4096];
+			if (snprintf(upath, sizeof upath, "%s/%s", dpath, u->d_name) >= (int)sizeof upath)
+				continue;
+			int n = maildir_clean_tmp(upath, 60);
+			if (n > 0)
+				removed += n;
+		}
+		closedir(users);
+	}
+	closedir(domains);
+	if (removed)
+		log_info("server cleaned-tmp files=%d", removed);
+}
+
+int server_start(struct server *srv, const struct conf *c, struct event_base *base)
+{
+	memset(srv, 0, sizeof *srv);
+	srv->conf = c;
+	srv->base = base;
+	clean_all_tmp(c);
+	srv->accounts = accounts_new(c);
+	srv->pool = worker_pool_new(base, c->workers);
+	srv->listeners = calloc(c->nlisteners ? c->nlisteners : 1, sizeof *srv->listeners);
+	if (!srv->accounts || !srv->pool || !srv->listeners)
+		return -1;
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct listener_cfg *lc = &c->listeners[i];
+		if (c->loopback_only && !is_loopback(lc->addr)) {
+			log_error("server: quick-start mode listens on loopback only, not %s", lc->addr);
+			return -1;
+		}
+		bool smtp = lc->proto == LISTEN_SMTP;
+		struct listener *l = listener_new(base, lc->addr, lc->port,
+						  smtp ? accept_smtp : accept_pop3, srv);
+		if (!l)
+			return -1;
+		srv->listeners[srv->nlisteners++] = l;
+		bool v6 = strchr(lc->addr, ':') != NULL;
+		printf(v6 ? "%s [%s]:%u\n" : "%s %s:%u\n", smtp ? "smtp" : "pop3", lc->addr,
+		       (unsigned)lc->port);
+	}
+	fflush(stdout);
+	return 0;
+}
+
+static void on_grace_over(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct server *srv = arg;
+	log_warn("server shutdown grace over, closing %zu sessions", srv->nconns);
+	for (struct conn *c = srv->conns; c; c = c->next)
+		conn_abort(c);
+}
+
+void server_shutdown(struct server *srv)
+{
+	if (srv->stopping)
+		return;
+	srv->stopping = true;
+	log_info("server stopping sessions=%zu", srv->nconns);
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		listener_disable(srv->listeners[i]);
+	if (srv->nconns == 0) {
+		event_base_loopbreak(srv->base);
+		return;
+	}
+	/* Each session answers 421 / -ERR now, or after its transaction's
+	 * commit if one is on the disk. */
+	struct conn *next;
+	for (struct conn *c = srv->conns; c; c = next) {
+		next = c->next;
+		if (!c->gone)
+			c->ops->on_shutdown(c);
+	}
+	srv->stop_timer = evtimer_new(srv->base, on_grace_over, srv);
+	struct timeval tv = { SHUTDOWN_GRACE_SEC, 0 };
+	if (srv->stop_timer)
+		evtimer_add(srv->stop_timer, &tv);
+}
+
+void server_free(struct server *srv)
+{
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		listener_free(&srv->listeners[i]);
+	free(srv->listeners);
+	/* Workers finish what they hold; their done() runs here. */
+	worker_pool_free(&srv->pool);
+	if (srv->stop_timer)
+		event_free(srv->stop_timer);
+	accounts_free(&srv->accounts);
+}

@@ -1,0 +1,43 @@
+/* server: the running daemon: configuration, event loop, listeners, the
+ * worker pool, the account view and the table of live sessions.
+ * Everything here lives on the loop thread. */
+#ifndef FACTEUR_DAEMON_SERVER_H
+#define FACTEUR_DAEMON_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "conf/conf.h"
+
+struct event_base;
+struct worker_pool;
+struct accounts;
+struct conn;
+
+struct server {
+	const struct conf *conf;
+	struct event_base *base;
+	struct worker_pool *pool;
+	struct accounts *accounts;
+	struct listener **listeners;
+	size_t nlisteners;
+	struct conn *conns;         /* doubly linked list of live sessions */
+	size_t nconns;
+	struct ip_count *ip_counts; /* open sessions per client address */
+	bool stopping;
+	struct event *stop_timer;   /* grace period on shutdown */
+	uint32_t session_seq;
+	uint64_t messages_stored;
+};
+
+/* Binds every configured listener and prints "<proto> <addr>:<port>" on
+ * stdout for each. Returns -1 (logged) if any cannot be bound. */
+int server_start(struct server *srv, const struct conf *c, struct event_base *base);
+/* Stops accepting, asks every session to finish (in-flight transactions
+ * complete or get 421), and breaks the loop once all are gone. */
+void server_shutdown(struct server *srv);
+void server_free(struct server *srv);
+
+#endif

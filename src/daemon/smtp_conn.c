@@ -1,0 +1,329 @@
+#include "daemon/smtp_conn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "daemon/accounts.h"
+#include "daemon/conn.h"
+#include "daemon/trace.h"
+#include "lib/buf.h"
+#include "lib/escape.h"
+#include "lib/log.h"
+#include "net/worker.h"
+#include "proto/smtp_server.h"
+#include "store/maildir.h"
+
+/* Replies waiting beyond this stop reading until the client catches up:
+ * a client that pipelines without reading cannot grow our memory. */
+#define SMTP_OUTPUT_HIGH (256 * 1024)
+
+struct smtp_conn {
+	struct smtp_server *core;
+	struct smtp_server_cfg cfg;
+	bool waiting;        /* a commit is on a worker thread */
+	bool in_data;        /* timeout currently set for DATA */
+	unsigned txn;        /* transactions committed, for ids */
+};
+
+struct deliver_job {
+	struct worker_job job;
+	struct conn *c;
+	char **maildirs;
+	size_t n;
+	struct buf head;     /* trace headers */
+	uint8_t *body;
+	size_t body_len;
+	int result;          /* enum smtp_commit_result */
+	char id[32];
+	char err[256];
+};
+
+static void smtp_process(struct conn *c);
+
+static void deliver_run(struct worker_job *job)
+{
+	struct deliver_job *d = (struct deliver_job *)job;
+	d->result = SMTP_COMMIT_OK;
+	for (size_t i = 0; i < d->n; i++) {
+		if (maildir_ensure(d->maildirs[i], d->err, sizeof d->err) < 0) {
+			d->result = (errno == ENOSPC || errno == EDQUOT) ?
+				SMTP_COMMIT_NO_SPACE : SMTP_COMMIT_TEMPFAIL;
+			return;
+		}
+	}
+	struct iovec iov[2] = {
+		{ d->head.data, d->head.len },
+		{ d->body, d->body_len },
+	};
+	if (maildir_deliver((const char *const *)d->maildirs, d->n, iov, 2,
+			    d->err, sizeof d->err) < 0)
+		d->result = (errno == ENOSPC || errno == EDQUOT) ?
+			SMTP_COMMIT_NO_SPACE : SMTP_COMMIT_TEMPFAIL;
+}
+
+static void deliver_free(struct deliver_job *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->maildirs[i]);
+	free(d->maildirs);
+	buf_release(&d->head);
+	free(d->body);
+	free(d);
+}
+
+static void deliver_done(struct worker_job *job)
+{
+	struct deliver_job *d = (struct deliver_job *)job;
+	struct conn *c = d->c;
+	if (d->result == SMTP_COMMIT_OK) {
+		c->srv->messages_stored++;
+		log_info("smtp %s stored id=%s rcpts=%zu size=%zu", c->id, d->id, d->n,
+			 d->head.len + d->body_len);
+	} else {
+		log_error("smtp %s store-failed id=%s error=\"%s\"", c->id, d->id, d->err);
+	}
+	if (conn_job_finished(c)) {
+		struct smtp_conn *sc = c->proto;
+		sc->waiting = false;
+		struct smtp_in in = { .kind = SMTP_IN_COMMIT_RESULT, .result = d->result,
+				      .id = d->result == SMTP_COMMIT_OK ? d->id : NULL };
+		smtp_server_input(sc->core, &in);
+		smtp_process(c);
+	}
+	deliver_free(d);
+}
+
+static bool add_maildir(struct deliver_job *d, const char *path)
+{
+	/* The same mailbox named twice (alias, postmaster) gets one copy. */
+	for (size_t i = 0; i < d->n; i++)
+		if (!strcmp(d->maildirs[i], path))
+			return true;
+	char *p = strdup(path);
+	if (!p)
+		return false;
+	d->maildirs[d->n++] = p;
+	return true;
+}
+
+static void start_commit(struct conn *c, struct smtp_commit *cm)
+{
+	struct smtp_conn *sc = c->proto;
+	struct deliver_job *d = calloc(1, sizeof *d);
+	if (!d || !(d->maildirs = calloc(cm->nrcpts ? cm->nrcpts : 1, sizeof *d->maildirs))) {
+		free(d);
+		free(cm->body);
+		struct smtp_in in = { .kind = SMTP_IN_COMMIT_RESULT, .result = SMTP_COMMIT_TEMPFAIL };
+		smtp_server_input(sc->core, &in);
+		return;
+	}
+	d->c = c;
+	d->body = cm->body;
+	d->body_len = cm->body_len;
+	cm->body = NULL;
+	buf_init(&d->head, 0);
+	snprintf(d->id, sizeof d->id, "%s.%u", c->id, ++sc->txn);
+
+	struct accounts *a = c->srv->accounts;
+	const char *only = NULL;
+	for (size_t i = 0; i < cm->nrcpts; i++) {
+		char path[4096];
+		if (accounts_route(a, cm->rcpts[i], path, sizeof path) == ROUTE_LOCAL &&
+		    !add_maildir(d, path))
+			break;
+	}
+	if (cm->nrcpts == 1)
+		only = cm->rcpts[0];
+	struct trace_info t = {
+		.mail_from = cm->mail_from, .helo = cm->helo, .peer = c->peer,
+		.hostname = c->srv->conf->hostname, .id = d->id, .for_rcpt = only,
+		.esmtp = cm->esmtp, .when = time(NULL),
+	};
+	if (d->n == 0 || !trace_headers(&d->head, &t)) {
+		deliver_free(d);
+		struct smtp_in in = { .kind = SMTP_IN_COMMIT_RESULT, .result = SMTP_COMMIT_TEMPFAIL };
+		smtp_server_input(sc->core, &in);
+		return;
+	}
+	d->job.run = deliver_run;
+	d->job.done = deliver_done;
+	sc->waiting = true;
+	conn_job_started(c);
+	worker_pool_submit(c->srv->pool, &d->job);
+}
+
+static void check_rcpt(struct conn *c, const char *data, size_t len)
+{
+	struct smtp_conn *sc = c->proto;
+	char rcpt[512];
+	int result = SMTP_RCPT_TEMPFAIL;
+	if (len < sizeof rcpt && !memchr(data, '\0', len)) {
+		memcpy(rcpt, data, len);
+		rcpt[len] = '\0';
+		char path[4096];
+		struct accounts *a = c->srv->accounts;
+		accounts_refresh(a, time(NULL));
+		switch (accounts_route(a, rcpt, path, sizeof path)) {
+		case ROUTE_LOCAL: result = SMTP_RCPT_OK; break;
+		case ROUTE_UNKNOWN_USER: result = SMTP_RCPT_UNKNOWN_USER; break;
+		case ROUTE_BAD: result = SMTP_RCPT_UNKNOWN_USER; break;
+		case ROUTE_FOREIGN: result = SMTP_RCPT_RELAY_DENIED; break;
+		}
+	}
+	struct smtp_in in = { .kind = SMTP_IN_RCPT_RESULT, .result = result };
+	smtp_server_input(sc->core, &in);
+}
+
+static void drain_outputs(struct conn *c)
+{
+	struct smtp_conn *sc = c->proto;
+	struct smtp_out out;
+	while (smtp_server_next(sc->core, &out)) {
+		switch (out.kind) {
+		case SMTP_OUT_REPLY:
+			conn_write(c, out.data, out.len);
+			break;
+		case SMTP_OUT_LOG:
+			log_info("smtp %s %.*s", c->id, (int)out.len, out.data);
+			break;
+		case SMTP_OUT_CHECK_RCPT:
+			check_rcpt(c, out.data, out.len);
+			break;
+		case SMTP_OUT_COMMIT:
+			start_commit(c, &out.commit);
+			break;
+		case SMTP_OUT_CLOSE:
+			conn_close_after_write(c);
+			break;
+		}
+	}
+}
+
+static void update_timeout(struct conn *c)
+{
+	struct smtp_conn *sc = c->proto;
+	bool in_data = smtp_server_in_data(sc->core);
+	if (in_data != sc->in_data) {
+		sc->in_data = in_data;
+		const struct conf *cf = c->srv->conf;
+		conn_set_timeout(c, in_data ? cf->smtp_data_timeout : cf->smtp_timeout);
+	}
+}
+
+static void smtp_process(struct conn *c)
+{
+	struct smtp_conn *sc = c->proto;
+	drain_outputs(c);
+	while (!c->gone && !sc->waiting && !smtp_server_closed(sc->core)) {
+		struct evbuffer *in = bufferevent_get_input(c->bev);
+		if (evbuffer_get_length(in) == 0)
+			break;
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		size_t n = smtp_server_feed(sc->core, v.iov_base, v.iov_len);
+		evbuffer_drain(in, n);
+		drain_outputs(c);
+		if (n == 0 && !sc->waiting)
+			break; /* the core wants nothing more now */
+	}
+	if (c->gone || c->closing)
+		return;
+	update_timeout(c);
+	/* Back-pressure both ways: stop reading while a commit is pending
+	 * (the input watermark bounds what is buffered) or while the client
+	 * is not reading its replies. */
+	conn_read_enable(c, !sc->waiting && conn_output_pending(c) < SMTP_OUTPUT_HIGH);
+	if (c->peer_eof && !sc->waiting)
+		conn_close_after_write(c);
+}
+
+static void smtp_on_read(struct conn *c)
+{
+	smtp_process(c);
+}
+
+static void smtp_on_drained(struct conn *c)
+{
+	struct smtp_conn *sc = c->proto;
+	if (!sc->waiting)
+		smtp_process(c);
+}
+
+static void smtp_on_timeout(struct conn *c)
+{
+	struct smtp_conn *sc = c->proto;
+	log_info("smtp %s timeout", c->id);
+	struct smtp_in in = { .kind = SMTP_IN_TIMEOUT };
+	smtp_server_input(sc->core, &in);
+	drain_outputs(c);
+	if (!c->gone)
+		conn_close_after_write(c);
+}
+
+static void smtp_on_shutdown(struct conn *c)
+{
+	struct smtp_conn *sc = c->proto;
+	struct smtp_in in = { .kind = SMTP_IN_SHUTDOWN };
+	smtp_server_input(sc->core, &in);
+	drain_outputs(c);
+}
+
+static void smtp_destroy(struct conn *c)
+{
+	struct smtp_conn *sc = c->proto;
+	if (!sc)
+		return;
+	smtp_server_free(&sc->core);
+	free(sc);
+	c->proto = NULL;
+}
+
+static const struct conn_ops smtp_ops = {
+	.proto = "smtp",
+	.on_read = smtp_on_read,
+	.on_drained = smtp_on_drained,
+	.on_timeout = smtp_on_timeout,
+	.on_shutdown = smtp_on_shutdown,
+	.destroy = smtp_destroy,
+};
+
+void smtp_conn_accept(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	char refuse[300];
+	snprintf(refuse, sizeof refuse, "421 4.7.0 %s Too many connections, try again later\r\n",
+		 srv->conf->hostname);
+	struct conn *c = conn_new(srv, fd, sa, salen, &smtp_ops, refuse);
+	if (!c)
+		return;
+	struct smtp_conn *sc = calloc(1, sizeof *sc);
+	if (!sc) {
+		conn_abort(c);
+		return;
+	}
+	const struct conf *cf = srv->conf;
+	sc->cfg = (struct smtp_server_cfg){
+		.hostname = cf->hostname,
+		.max_cmd_line = cf->smtp_max_line,
+		.max_text_line = cf->smtp_max_text_line,
+		.max_msg_size = cf->max_message_size,
+		.max_rcpts = cf->max_recipients,
+		.max_errors = cf->max_errors,
+		.vrfy_enabled = cf->vrfy,
+	};
+	c->proto = sc;
+	sc->core = smtp_server_new(&sc->cfg);
+	if (!sc->core) {
+		conn_abort(c);
+		return;
+	}
+	conn_set_timeout(c, cf->smtp_timeout);
+	smtp_process(c);
+}

@@ -1,0 +1,28 @@
+/* trace: the headers facteur prepends to a delivered message:
+ * Return-Path (RFC 5321 4.4, added at final delivery) and Received
+ * (RFC 5321 4.4 time-stamp line). Pure apart from formatting the time
+ * it is given. */
+#ifndef FACTEUR_DAEMON_TRACE_H
+#define FACTEUR_DAEMON_TRACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "lib/buf.h"
+
+struct trace_info {
+	const char *mail_from;  /* "" for the null path */
+	const char *helo;       /* client-supplied: sanitised here */
+	const char *peer;       /* numeric address */
+	const char *hostname;   /* ours */
+	const char *id;         /* our id for this transaction */
+	const char *for_rcpt;   /* the recipient when there is exactly one */
+	bool esmtp;
+	time_t when;
+};
+
+/* Appends both header fields, LF line ends, folded with a tab. */
+bool trace_headers(struct buf *out, const struct trace_info *t);
+
+#endif
