@@ -13,5 +13,9 @@
 bool account_normalise(const char *in, char *out, size_t outsz);
 /* Same for a bare local part (no '@'). */
 bool account_local_valid(const char *local);
+/* Same for a bare domain. */
+bool account_domain_valid(const char *domain);
+/* Longest normalised name plus NUL: 64 + 1 + 255 + 1. */
+#define ACCOUNT_NAME_MAX 321
 
 #endif

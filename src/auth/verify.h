@@ -7,16 +7,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Hashes password with yescrypt (or sha512-crypt if prefer_sha512).
- * Returns a malloc()ed crypt string, or NULL. */
+/* Hashes password with yescrypt (or sha512-crypt if prefer_sha512), libxcrypt's
+ * default cost and a salt from the OS. Returns a malloc()ed crypt string,
+ * or NULL. */
 char *verify_hash_password(const char *password, bool prefer_sha512);
 /* Checks password against hash in constant time. hash == NULL (unknown
  * user) still spends the same work on a dummy hash and returns false, so
  * the answer time does not reveal whether the account exists. */
 bool verify_password(const char *hash, const char *password);
-/* APOP (RFC 1939 7): digest_hex is the client's 32 hex digits; the expected
- * value is MD5(timestamp || secret). Constant-time comparison. secret ==
- * NULL returns false after the same work. */
+/* APOP (RFC 1939 7): digest_hex is the client's 32 hex digits (upper case
+ * accepted too); the expected value is MD5(timestamp || secret), timestamp
+ * being the greeting's "<...>" including the angle brackets. Constant-time
+ * comparison. secret == NULL returns false after the same work. */
 bool verify_apop(const char *timestamp, const char *secret, const char *digest_hex);
 
 #endif

@@ -11,6 +11,8 @@
 int cli_load_conf(const char *path, struct conf *c);
 /* Joins data_dir and a relative name into out. Returns -1 if too long. */
 int cli_data_path(const struct conf *c, const char *rel, char *out, size_t outsz);
+/* mkdir -p with mode 0700 for each created component; -1 with errno. */
+int cli_mkdir_p(const char *path);
 /* Reads a secret: from stdin (one line, newline stripped) when from_stdin,
  * else from the terminal without echo, asking twice when confirm.
  * Returns a malloc()ed string or NULL. Wipe it after use. */

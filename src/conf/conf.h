@@ -2,7 +2,15 @@
  *
  * Syntax: "key = value" lines, "#" comments, blank lines. Unknown keys,
  * bad values and duplicates are errors reported as "FILE:LINE: message".
- * Every key is documented in facteur.conf(5). */
+ * Every key is documented in facteur.conf(5).
+ *
+ * Details: blanks around key and value are trimmed; a '#' at the start of
+ * a line or after a blank starts a comment ("workers = 8  # cores"), so a
+ * value cannot contain " #"; a '#' inside a word ("a#b") is kept. CRLF
+ * line ends are accepted; lines are at most 4096 bytes; NUL is an error.
+ * Lists are comma-separated ("a, b"); an empty item is an error. Booleans
+ * are yes/no (also true/false, on/off, 1/0). Numbers are plain decimal.
+ * On error the struct may be partly updated: conf_free it. */
 #ifndef FACTEUR_CONF_CONF_H
 #define FACTEUR_CONF_CONF_H
 
@@ -20,28 +28,40 @@ struct listener_cfg {
 
 struct conf {
 	char *hostname;          /* hostname: greeting / Received; default gethostname() or "localhost" */
-	char *data_dir;          /* data_dir: holds passwd, apop, mail/ */
-	char **domains;          /* domains: local domains (comma list) */
+	char *data_dir;          /* data_dir: holds passwd, apop, mail/; always absolute after
+	                          * conf_defaults/conf_load (relative in the file = relative to
+	                          * the file's directory) */
+	char **domains;          /* domains: local domains (comma list, lower-cased, >= 1);
+	                          * default "localhost" */
 	size_t ndomains;
-	char *postmaster;        /* postmaster: account receiving postmaster@ mail */
-	struct listener_cfg *listeners; /* smtp_listen, pop3_listen: "addr:port, [v6]:port" */
+	char *postmaster;        /* postmaster: account receiving mail for postmaster@ any local
+	                          * domain (RFC 5321 4.5.1) when no account of that name exists.
+	                          * Lower-cased "local@domain" with a local domain; a bare local
+	                          * part gets the first domain. "" (default): the first account
+	                          * (passwd order) of the recipient's domain. Never NULL. */
+	struct listener_cfg *listeners; /* smtp_listen, pop3_listen: "addr:port, [v6]:port",
+	                          * numeric only, at most 16 each, or "none". A key in the file
+	                          * replaces the defaults of its protocol only; default
+	                          * 127.0.0.1:2525 (SMTP) and 127.0.0.1:1100 (POP3) */
 	size_t nlisteners;
-	uint64_t max_message_size;   /* max_message_size (bytes; suffix K, M allowed) */
-	unsigned max_recipients;     /* max_recipients */
-	unsigned smtp_max_line;      /* smtp_max_line */
-	unsigned smtp_max_text_line; /* smtp_max_text_line */
-	unsigned max_errors;         /* max_errors */
-	unsigned smtp_timeout;       /* smtp_timeout (seconds) */
-	unsigned smtp_data_timeout;  /* smtp_data_timeout (seconds) */
-	unsigned pop3_timeout;       /* pop3_timeout (seconds) */
-	unsigned max_connections;    /* max_connections (total) */
-	unsigned max_connections_per_ip; /* max_connections_per_ip */
-	bool apop;                   /* apop = yes|no */
-	bool vrfy;                   /* vrfy = yes|no */
-	unsigned auth_fail_delay_ms; /* auth_fail_delay (milliseconds) */
-	unsigned workers;            /* disk worker threads */
-	int log_level;               /* log_level = error|warn|info|debug */
-	bool loopback_only;          /* true in the quick start: refuse non-loopback binds */
+	uint64_t max_message_size;   /* max_message_size (bytes, 1..1G; suffix K, M, G = 1024^n); 25M */
+	unsigned max_recipients;     /* max_recipients, 1..100000; 100 */
+	unsigned smtp_max_line;      /* smtp_max_line, 512..65536; 512 */
+	unsigned smtp_max_text_line; /* smtp_max_text_line, 1000..1048576; 1000 */
+	unsigned max_errors;         /* max_errors, 1..1000; 20 */
+	unsigned smtp_timeout;       /* smtp_timeout (seconds, 1..86400); 300 */
+	unsigned smtp_data_timeout;  /* smtp_data_timeout (seconds, 1..86400); 600 */
+	unsigned pop3_timeout;       /* pop3_timeout (seconds, 1..86400); 600 */
+	unsigned max_connections;    /* max_connections (total, 1..1000000); 20000 */
+	unsigned max_connections_per_ip; /* max_connections_per_ip, 1..1000000; 500 */
+	bool apop;                   /* apop = yes|no; yes */
+	bool vrfy;                   /* vrfy = yes|no; no */
+	unsigned auth_fail_delay_ms; /* auth_fail_delay (milliseconds 0..60000, "ms" suffix
+	                              * allowed); 1000 */
+	unsigned workers;            /* workers: disk worker threads, 1..256; 4 */
+	int log_level;               /* log_level = error|warn|info|debug (enum log_level); info */
+	bool loopback_only;          /* true in the quick start: refuse non-loopback binds;
+	                              * false once a file is parsed */
 };
 
 /* Fills the quick-start defaults (no config file). data_dir is
@@ -50,10 +70,17 @@ int conf_defaults(struct conf *c);
 /* Loads path over the defaults; the quick-start listeners are replaced by
  * the file's when it names any. Returns -1 with "FILE:LINE: message". */
 int conf_load(const char *path, struct conf *c, char *err, size_t errlen);
-/* Parses text as if from file name (pure: for tests and fuzzing). */
+/* Parses text as if from file name (pure: for tests and fuzzing) over c,
+ * which holds the defaults. Sets loopback_only = false. A relative
+ * data_dir stays relative here (conf_load resolves it). */
 int conf_parse(const char *name, const char *text, size_t len, struct conf *c,
 	       char *err, size_t errlen);
 void conf_free(struct conf *c);
 bool conf_is_local_domain(const struct conf *c, const char *domain);
+
+struct buf;
+/* Appends every effective value as "key = value" lines that conf_parse
+ * reads back to the same struct ("facteur config show"). */
+bool conf_format(const struct conf *c, struct buf *out);
 
 #endif

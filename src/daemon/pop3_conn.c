@@ -166,8 +166,7 @@ static void auth_done(struct worker_job *job)
 	}
 	struct pop3_conn *pc = c->proto;
 	if (j->result == POP3_AUTH_OK) {
-		log_info("pop3 %s login user=%s method=%s messages=%zu", c->id, user,
-			 j->apop ? "apop" : "pass", j->nmsgs);
+		log_info("pop3 %s maildrop account=%s messages=%zu", c->id, user, j->nmsgs);
 		pc->lock_fd = j->lock_fd;
 		j->lock_fd = -1;
 		pc->maildir = j->maildir;
@@ -183,10 +182,8 @@ static void auth_done(struct worker_job *job)
 		pop3_process(c);
 		return;
 	}
-	log_info("pop3 %s login-failed user=%s reason=%s%s%s", c->id, user,
-		 j->result == POP3_AUTH_BAD ? "credentials" :
-		 j->result == POP3_AUTH_IN_USE ? "in-use" : "error",
-		 j->err[0] ? " error=" : "", j->err);
+	if (j->err[0])
+		log_warn("pop3 %s maildrop-error account=%s error=\"%s\"", c->id, user, j->err);
 	int result = j->result;
 	auth_job_free(j);
 	if (result == POP3_AUTH_BAD && c->srv->conf->auth_fail_delay_ms) {

@@ -29,12 +29,17 @@ void pop3_body_init(struct pop3_body_enc *e, long top_lines);
  * ignored. */
 bool pop3_body_encode(struct pop3_body_enc *e, const uint8_t *in, size_t len,
 		      struct buf *out);
-/* Terminates an unfinished last line with CRLF and appends ".\r\n". */
+/* Terminates an unfinished last line with CRLF and appends ".\r\n".
+ * A lone CR (not followed by LF) is content and passes unchanged. */
 bool pop3_body_finish(struct pop3_body_enc *e, struct buf *out);
 
 /* Size of content in the CRLF form that RETR sends (without stuffing or
  * the terminator): what LIST and STAT report. Streaming: call with
- * consecutive chunks, state starts at false. */
+ * consecutive chunks, state starts at false; the sum of the results does
+ * not depend on the chunking. Every LF not preceded by CR counts two (like
+ * maildir W=). The CRLF that pop3_body_finish() adds to an unterminated
+ * last line is not counted (messages received over SMTP always end in a
+ * line end). */
 uint64_t pop3_crlf_size(const uint8_t *in, size_t len, bool *prev_cr);
 
 #endif

@@ -20,10 +20,20 @@ struct pop3_server_cfg {
 	 * supplies something unique per connection (pid, time, counter). */
 	const char *apop_unique;
 	bool apop_enabled;         /* advertise the timestamp, accept APOP */
-	size_t max_cmd_line;       /* LIMIT_POP3_CMD_LINE */
-	unsigned max_errors;       /* LIMIT_POP3_ERRORS */
-	const char *implementation; /* CAPA IMPLEMENTATION text, e.g. "facteur 0.1" */
+	size_t max_cmd_line;       /* LIMIT_POP3_CMD_LINE, CRLF included;
+	                            * 0 = default, at least 64 */
+	unsigned max_errors;       /* LIMIT_POP3_ERRORS: that many client
+	                            * mistakes get their -ERR, the next one
+	                            * "-ERR too many errors" and CLOSE;
+	                            * 0 = default */
+	/* CAPA IMPLEMENTATION text, e.g. "facteur 0.1"; NULL or "" = no
+	 * IMPLEMENTATION line */
+	const char *implementation;
 };
+/* pop3_server_new() copies the strings, dropping controls and "<>" (and
+ * spaces, except in implementation) and cutting hostname, apop_unique and
+ * implementation to 255, 128 and 128 octets; the cfg need not outlive
+ * the call. A NULL or empty hostname becomes "localhost". */
 
 enum pop3_out_kind {
 	POP3_OUT_REPLY,     /* send data/len as is */
@@ -42,6 +52,11 @@ enum pop3_out_kind {
 	 * set (indices in del_idx, count ndel), then answer POP3_IN_UPDATE_RESULT.
 	 * The core then emits the final reply and CLOSE. */
 	POP3_OUT_UPDATE,
+	/* One event line, "<event> key=value ..." (e.g. "login user=\"alice\"
+	 * method=user result=ok messages=2 octets=320", "retr msg=1
+	 * octets=120", "dele msg=1", "quit deleted=1 left=1 result=ok",
+	 * "close reason=timeout"): no component or session id (the adapter
+	 * prefixes them), client values escaped, never a password. */
 	POP3_OUT_LOG,
 	POP3_OUT_CLOSE,     /* close after writing what was emitted before;
 	                     * release the maildrop lock without deleting */
@@ -53,14 +68,15 @@ struct pop3_out {
 	size_t len;
 	const char *user;          /* AUTH */
 	const char *pass;          /* AUTH (USER/PASS); wiped by the core after */
-	const char *apop_digest;   /* AUTH (APOP) */
+	const char *apop_digest;   /* AUTH (APOP): 32 lower-case hex digits */
 	const char *apop_timestamp;/* AUTH (APOP): the greeting's "<...>" */
 	size_t msg;                /* SEND_MSG */
 	long top_lines;            /* SEND_MSG: -1 = whole message (RETR) */
 	const size_t *del_idx;     /* UPDATE */
 	size_t ndel;               /* UPDATE */
 };
-/* Pointers inside a pop3_out live until the next call into the session. */
+/* Pointers inside a pop3_out live until the next call into the session.
+ * (The core keeps user/pass itself until AUTH is answered, then wipes.) */
 
 /* One message of the locked maildrop, as listed at login. */
 struct pop3_msg_info {
@@ -72,8 +88,16 @@ enum pop3_in_kind {
 	POP3_IN_AUTH_RESULT,
 	POP3_IN_SENT,
 	POP3_IN_UPDATE_RESULT,
-	POP3_IN_TIMEOUT,           /* autologout: close without UPDATE */
-	POP3_IN_SHUTDOWN,          /* server stopping: -ERR and close */
+	/* Autologout: "-ERR autologout timer expired" and CLOSE, without
+	 * UPDATE. While SEND_MSG is pending: CLOSE only (no line inside the
+	 * message; stop sending). While UPDATE is pending: ignored, its
+	 * answer closes. While AUTH is pending: closes at once; the late
+	 * answer is ignored, so release a lock taken for it on CLOSE. */
+	POP3_IN_TIMEOUT,
+	/* Server stopping: "-ERR [SYS/TEMP] server shutting down" and CLOSE,
+	 * without UPDATE. Deferred until a pending AUTH, SEND_MSG or UPDATE
+	 * is answered (an answered AUTH then gets this reply instead). */
+	POP3_IN_SHUTDOWN,
 };
 
 enum pop3_auth_result {
@@ -92,11 +116,23 @@ struct pop3_in {
 
 struct pop3_server;
 
+/* Returns NULL on allocation failure. The greeting is queued at once. */
 struct pop3_server *pop3_server_new(const struct pop3_server_cfg *cfg);
+/* Wipes any password still held; *sp becomes NULL. */
 void pop3_server_free(struct pop3_server **sp);
+/* Returns the bytes consumed (<= len). Stops after a command that made a
+ * request (AUTH, SEND_MSG, UPDATE) until it is answered, after CLOSE, and
+ * once about 64 KiB of replies wait undrained (so pipelined LIST floods
+ * cannot grow memory). So loop: feed, drain next(), feed the rest, until
+ * all is taken or feed returns 0; after input() answered a request,
+ * drain and feed the kept rest again. Lines end in CRLF or a bare LF. */
 size_t pop3_server_feed(struct pop3_server *s, const uint8_t *in, size_t len);
 bool pop3_server_next(struct pop3_server *s, struct pop3_out *out);
+/* Answers the pending request, or delivers TIMEOUT/SHUTDOWN. Ignored
+ * after CLOSE; an answer to a request that is not pending is a bug
+ * (abort). */
 void pop3_server_input(struct pop3_server *s, const struct pop3_in *in);
+/* True once CLOSE was queued: feed nothing more. */
 bool pop3_server_closed(const struct pop3_server *s);
 
 #endif

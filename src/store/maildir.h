@@ -21,9 +21,19 @@
  * including missing parents. */
 int maildir_ensure(const char *root, char *err, size_t errlen);
 
+/* Writes "<data_dir>/mail/<domain>/<local>" for a normalised account
+ * "local@domain" (the one layout shared by the daemon and "facteur user").
+ * Returns -1 (errno EINVAL) for a name that could leave that directory,
+ * or ENAMETOOLONG. */
+int maildir_account_path(const char *data_dir, const char *account,
+			 char *out, size_t outsz);
+
 /* Writes the concatenation of parts once, then makes it appear in new/ of
  * each of the n maildirs (hard links; a copy when link() fails with EXDEV).
- * The stored name carries ",S=<size>,W=<size with CRLF line ends>". */
+ * The stored name carries ",S=<size>,W=<size with CRLF line ends>".
+ * The file is first written in maildirs[0]/tmp; each maildir must exist
+ * (maildir_ensure). A maildrop named twice (same new/ directory) gets one
+ * copy. W= counts every LF not preceded by CR as two bytes. */
 int maildir_deliver(const char *const *maildirs, size_t n,
 		    const struct iovec *parts, size_t nparts,
 		    char *err, size_t errlen);
@@ -36,8 +46,14 @@ struct maildir_msg {
 	uint64_t octets;   /* bytes in CRLF form (W= when present, else counted) */
 };
 
-/* Lists new/ and cur/, oldest first (by the time in the name, then name).
- * Skips dot files and anything that is not a regular file. */
+/* Lists new/ and cur/, oldest first (by the time in the name, then name
+ * with digit runs compared as numbers, so deliveries within one second
+ * keep their order).
+ * Skips dot files and anything that is not a regular file; a missing new/
+ * or cur/ counts as empty (a missing root is an error). *out is a
+ * malloc()ed array owned by the caller (maildir_list_free); on error it is
+ * NULL. A uidl is always 1..70 bytes of 0x21..0x7e (RFC 1939 7) and unique
+ * in the list: a name unfit for that gets a 32-hex-digit SHA-256 prefix. */
 int maildir_scan(const char *root, struct maildir_msg **out, size_t *n,
 		 char *err, size_t errlen);
 void maildir_list_free(struct maildir_msg **msgs, size_t n);
@@ -46,7 +62,9 @@ void maildir_list_free(struct maildir_msg **msgs, size_t n);
 int maildir_open(const char *root, const struct maildir_msg *m);
 
 /* Unlinks the listed messages idx[0..n) and fsyncs new/ and cur/.
- * A message already gone counts as deleted. */
+ * A message already gone counts as deleted; one moved from new/ to cur/
+ * by another mail program since the scan is found by its unique part and
+ * deleted. Keeps going after an error and reports the first. */
 int maildir_delete(const char *root, const struct maildir_msg *msgs,
 		   const size_t *idx, size_t n, char *err, size_t errlen);
 
@@ -58,7 +76,8 @@ int maildir_lock(const char *root);
 void maildir_unlock(int fd);
 
 /* Removes files in root/tmp older than max_age seconds (stale leftovers of
- * an interrupted delivery). Returns how many were removed. */
+ * an interrupted delivery). Returns how many were removed (0 when tmp/ is
+ * missing), or -1 if tmp/ cannot be read. */
 int maildir_clean_tmp(const char *root, long max_age);
 
 #endif

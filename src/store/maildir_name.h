@@ -10,7 +10,10 @@
 #include <stdint.h>
 
 /* Writes a new unique name into out. host has '/' and ':' replaced as the
- * convention asks (\057, \072). Returns false if out is too small. */
+ * convention asks (\057, \072), and also ',', '\\' and bytes outside
+ * 0x21..0x7e (octal, e.g. \054), so the name is printable and the unique
+ * part ends where the size fields begin. An empty host is "localhost".
+ * Returns false if out is too small. */
 bool maildir_name_make(char *out, size_t outsz, long long sec, long usec,
 		       long pid, unsigned long long counter, const char *host,
 		       uint64_t size, uint64_t wsize);
