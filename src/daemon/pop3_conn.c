@@ -440,7 +440,8 @@ static void pop3_process(struct conn *c)
 	struct pop3_conn *pc = c->proto;
 	maybe_sent(c);
 	drain_outputs(c);
-	while (!c->gone && !pc->waiting && !pc->sent_pending && !pop3_server_closed(pc->core)) {
+	while (!c->gone && !pc->waiting && !pc->sent_pending && !pop3_server_closed(pc->core) &&
+	       conn_output_pending(c) < POP3_OUTPUT_HIGH) {
 		struct evbuffer *in = bufferevent_get_input(c->bev);
 		if (evbuffer_get_length(in) == 0)
 			break;
@@ -474,11 +475,12 @@ static void pop3_on_drained(struct conn *c)
 static void pop3_on_timeout(struct conn *c)
 {
 	struct pop3_conn *pc = c->proto;
-	log_info("pop3 %s timeout", c->id);
+	/* A login check, a RETR or the UPDATE deletions are on a worker: the
+	 * core answers them first and then closes. */
 	struct pop3_in in = { .kind = POP3_IN_TIMEOUT };
 	pop3_server_input(pc->core, &in);
 	drain_outputs(c);
-	if (!c->gone)
+	if (!c->gone && !pc->waiting && !pc->sent_pending)
 		conn_close_after_write(c);
 }
 

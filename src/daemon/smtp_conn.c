@@ -221,7 +221,8 @@ static void smtp_process(struct conn *c)
 {
 	struct smtp_conn *sc = c->proto;
 	drain_outputs(c);
-	while (!c->gone && !sc->waiting && !smtp_server_closed(sc->core)) {
+	while (!c->gone && !sc->waiting && !smtp_server_closed(sc->core) &&
+	       conn_output_pending(c) < SMTP_OUTPUT_HIGH) {
 		struct evbuffer *in = bufferevent_get_input(c->bev);
 		if (evbuffer_get_length(in) == 0)
 			break;
@@ -260,11 +261,11 @@ static void smtp_on_drained(struct conn *c)
 static void smtp_on_timeout(struct conn *c)
 {
 	struct smtp_conn *sc = c->proto;
-	log_info("smtp %s timeout", c->id);
+	/* During a commit the core answers the commit first, then closes. */
 	struct smtp_in in = { .kind = SMTP_IN_TIMEOUT };
 	smtp_server_input(sc->core, &in);
 	drain_outputs(c);
-	if (!c->gone)
+	if (!c->gone && !sc->waiting)
 		conn_close_after_write(c);
 }
 
