@@ -152,9 +152,7 @@ struct user_files {
 	int lock;
 };
 
-/* Creates data_dir and takes the update lock (waits for another
- * "facteur user" to finish). */
-static int open_files(const struct conf *c, struct user_files *f, bool for_update)
+static int file_paths(const struct conf *c, struct user_files *f)
 {
 	f->lock = -1;
 	if (cli_data_path(c, "passwd", f->passwd, sizeof f->passwd) < 0 ||
@@ -162,8 +160,14 @@ static int open_files(const struct conf *c, struct user_files *f, bool for_updat
 		fprintf(stderr, "facteur: data_dir path too long\n");
 		return -1;
 	}
-	if (!for_update)
-		return 0;
+	return 0;
+}
+
+/* Creates data_dir and takes the update lock (waits for another
+ * "facteur user" to finish). Never held while a human types: callers
+ * ask for the secret first, then lock, reload and check again. */
+static int lock_files(const struct conf *c, struct user_files *f)
+{
 	char lock[4096];
 	if (cli_mkdir_p(c->data_dir) < 0) {
 		fprintf(stderr, "facteur: cannot create %s: %s\n", c->data_dir, strerror(errno));
@@ -218,6 +222,23 @@ static int save(const char *path, const struct passwd_db *db)
 	return 0;
 }
 
+/* Loads passwd and checks that name is (must_exist) or is not there.
+ * Returns 0, or -1 after printing why. */
+static int load_check(const char *path, struct passwd_db *db, const char *name,
+		      bool must_exist)
+{
+	if (load(path, db) < 0)
+		return -1;
+	bool found = passwd_find(db, name) != NULL;
+	if (found == must_exist)
+		return 0;
+	if (found)
+		fprintf(stderr, "facteur: account %s already exists\n", name);
+	else
+		fprintf(stderr, "facteur: no account %s\n", name);
+	return -1;
+}
+
 /* Asks for a password and returns its crypt hash (malloc()ed) or NULL. */
 static char *ask_hash(const char *name, bool from_stdin)
 {
@@ -249,15 +270,15 @@ static int user_add(const struct conf *c, const char *name, const struct user_ar
 	struct passwd_db db = { 0 };
 	char *hash = NULL;
 	int rc = 1;
-	if (open_files(c, &f, true) < 0)
+	if (file_paths(c, &f) < 0)
 		return 1;
-	if (load(f.passwd, &db) < 0)
+	/* Check before asking, and again under the lock. */
+	if (load_check(f.passwd, &db, name, false) < 0)
 		goto out;
-	if (passwd_find(&db, name)) {
-		fprintf(stderr, "facteur: account %s already exists\n", name);
-		goto out;
-	}
+	passwd_free(&db);
 	if (!(hash = ask_hash(name, a->pw_stdin)))
+		goto out;
+	if (lock_files(c, &f) < 0 || load_check(f.passwd, &db, name, false) < 0)
 		goto out;
 	char maildir[4096], err[512];
 	if (maildir_account_path(c->data_dir, name, maildir, sizeof maildir) < 0 ||
@@ -286,9 +307,9 @@ static int user_del(const struct conf *c, const char *name)
 	struct user_files f;
 	struct passwd_db db = { 0 }, apop = { 0 };
 	int rc = 1;
-	if (open_files(c, &f, true) < 0)
+	if (file_paths(c, &f) < 0)
 		return 1;
-	if (load(f.passwd, &db) < 0 || load(f.apop, &apop) < 0)
+	if (lock_files(c, &f) < 0 || load(f.passwd, &db) < 0 || load(f.apop, &apop) < 0)
 		goto out;
 	if (passwd_remove(&db, name) < 0) {
 		fprintf(stderr, "facteur: no account %s\n", name);
@@ -317,7 +338,7 @@ static int user_list(const struct conf *c)
 {
 	struct user_files f;
 	struct passwd_db db = { 0 }, apop = { 0 };
-	if (open_files(c, &f, false) < 0)
+	if (file_paths(c, &f) < 0)
 		return 1;
 	int rc = 1;
 	if (load(f.passwd, &db) < 0 || load(f.apop, &apop) < 0)
@@ -339,15 +360,14 @@ static int user_passwd(const struct conf *c, const char *name, const struct user
 	struct passwd_db db = { 0 };
 	char *hash = NULL;
 	int rc = 1;
-	if (open_files(c, &f, true) < 0)
+	if (file_paths(c, &f) < 0)
 		return 1;
-	if (load(f.passwd, &db) < 0)
+	if (load_check(f.passwd, &db, name, true) < 0)
 		goto out;
-	if (!passwd_find(&db, name)) {
-		fprintf(stderr, "facteur: no account %s\n", name);
-		goto out;
-	}
+	passwd_free(&db);
 	if (!(hash = ask_hash(name, a->pw_stdin)))
+		goto out;
+	if (lock_files(c, &f) < 0 || load_check(f.passwd, &db, name, true) < 0)
 		goto out;
 	if (passwd_set(&db, name, hash) < 0) {
 		fprintf(stderr, "facteur: %s\n", strerror(errno));
@@ -370,14 +390,20 @@ static int user_apop(const struct conf *c, const char *name, const struct user_a
 	struct passwd_db db = { 0 }, apop = { 0 };
 	char *secret = NULL;
 	int rc = 1;
-	if (open_files(c, &f, true) < 0)
+	if (file_paths(c, &f) < 0)
 		return 1;
-	if (load(f.passwd, &db) < 0 || load(f.apop, &apop) < 0)
+	if (load_check(f.passwd, &db, name, true) < 0)
 		goto out;
-	if (!passwd_find(&db, name)) {
-		fprintf(stderr, "facteur: no account %s\n", name);
-		goto out;
+	passwd_free(&db);
+	if (!a->remove) {
+		char prompt[ACCOUNT_NAME_MAX + 32];
+		snprintf(prompt, sizeof prompt, "APOP secret for %s: ", name);
+		if (!(secret = cli_read_secret(prompt, a->pw_stdin, !a->pw_stdin)))
+			goto out;
 	}
+	if (lock_files(c, &f) < 0 || load_check(f.passwd, &db, name, true) < 0 ||
+	    load(f.apop, &apop) < 0)
+		goto out;
 	if (a->remove) {
 		if (passwd_remove(&apop, name) < 0) {
 			fprintf(stderr, "facteur: %s has no APOP secret\n", name);
@@ -389,10 +415,6 @@ static int user_apop(const struct conf *c, const char *name, const struct user_a
 		rc = 0;
 		goto out;
 	}
-	char prompt[ACCOUNT_NAME_MAX + 32];
-	snprintf(prompt, sizeof prompt, "APOP secret for %s: ", name);
-	if (!(secret = cli_read_secret(prompt, a->pw_stdin, !a->pw_stdin)))
-		goto out;
 	if (passwd_set(&apop, name, secret) < 0) {
 		fprintf(stderr, "facteur: %s\n",
 			errno == EINVAL ? "the secret must be 1 to 1024 bytes without control "

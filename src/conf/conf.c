@@ -620,6 +620,8 @@ static char *absolute(const char *path, const char *base)
 	}
 	while (path[0] == '.' && path[1] == '/')
 		path += 2;
+	if (path[0] == '\0' || strcmp(path, ".") == 0)
+		return strdup(base);
 	struct buf b;
 	buf_init(&b, PATH_MAX);
 	bool ok = strcmp(base, "/") == 0 ? buf_printf(&b, "/%s", path)

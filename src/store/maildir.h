@@ -33,7 +33,8 @@ int maildir_account_path(const char *data_dir, const char *account,
  * The stored name carries ",S=<size>,W=<size with CRLF line ends>".
  * The file is first written in maildirs[0]/tmp; each maildir must exist
  * (maildir_ensure). A maildrop named twice (same new/ directory) gets one
- * copy. W= counts every LF not preceded by CR as two bytes. */
+ * copy. W= counts every LF not preceded by CR as two bytes, plus 2 when
+ * the content is not empty and does not end in LF (the POP3 size). */
 int maildir_deliver(const char *const *maildirs, size_t n,
 		    const struct iovec *parts, size_t nparts,
 		    char *err, size_t errlen);
@@ -43,7 +44,9 @@ struct maildir_msg {
 	char *uidl;        /* the unique part of the name (before ':' and ','),
 	                    * stable across new/->cur/ moves and flag changes */
 	uint64_t size;     /* bytes on disk */
-	uint64_t octets;   /* bytes in CRLF form (W= when present, else counted) */
+	uint64_t octets;   /* bytes POP3 RETR sends before the final ".": CRLF line
+	                    * ends, plus 2 when the last line is unterminated
+	                    * (RETR adds its CRLF); W= when present, else counted */
 };
 
 /* Lists new/ and cur/, oldest first (by the time in the name, then name

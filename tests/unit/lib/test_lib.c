@@ -55,6 +55,9 @@ static void test_strnum(void **state)
 	assert_false(strnum_u64_cstr("1 ", 10, &v));
 	assert_false(strnum_u64_cstr("0x1", 10, &v));
 	assert_false(strnum_u64_cstr("11", 10, &v));
+	assert_false(strnum_u64_cstr("5", 3, &v));
+	assert_true(strnum_u64_cstr("3", 3, &v));
+	assert_false(strnum_u64_cstr("1", 0, &v));
 }
 
 static void test_base64(void **state)

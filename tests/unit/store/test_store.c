@@ -12,9 +12,12 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -104,6 +107,11 @@ static void read_file(const char *path, char *out, size_t outsz, size_t *len)
 	assert_true(r >= 0);
 	*len = (size_t)r;
 	close(fd);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* ---- maildir_name ---- */
@@ -252,6 +260,8 @@ static ino_t check_delivered(const char *root, const char *content, size_t len)
 	for (size_t i = 0; i < len; i++)
 		if (content[i] == '\n' && (i == 0 || content[i - 1] != '\r'))
 			crlf++;
+	if (len > 0 && content[len - 1] != '\n')
+		crlf += 2; /* RETR ends the last line */
 	assert_true(w == crlf);
 	join(path, sizeof path, dir, names[0]);
 	char buf[8192];
@@ -324,6 +334,50 @@ static void test_deliver_same_maildir_twice_is_one_copy(void **state)
 	rm_rf(t.path);
 }
 
+/* link() across file systems fails with EXDEV: the message is copied
+ * (through that maildir's tmp/). Skipped when /dev/shm is not a separate
+ * file system. */
+static void test_deliver_across_file_systems_copies(void **state)
+{
+	(void)state;
+	struct stat a, b;
+	if (stat("/tmp", &a) < 0 || stat("/dev/shm", &b) < 0 || a.st_dev == b.st_dev) {
+		skip();
+		return;
+	}
+	struct tmpdir t;
+	tmpdir_make(&t);
+	char other[] = "/dev/shm/facteur-store-XXXXXX";
+	if (!mkdtemp(other)) {
+		rm_rf(t.path);
+		skip();
+		return;
+	}
+	char r1[PATH_MAX], r2[PATH_MAX], r3[PATH_MAX], err[256];
+	make_maildir(r1, sizeof r1, t.path, "local");
+	make_maildir(r2, sizeof r2, other, "remote");
+	make_maildir(r3, sizeof r3, t.path, "local2");
+	struct iovec iov = { (void *)msg_a, strlen(msg_a) };
+	const char *mds[] = { r1, r2, r3 };
+	assert_int_equal(maildir_deliver(mds, 3, &iov, 1, err, sizeof err), 0);
+	ino_t i1 = check_delivered(r1, msg_a, strlen(msg_a));
+	check_delivered(r2, msg_a, strlen(msg_a)); /* also: its tmp/ is empty */
+	ino_t i3 = check_delivered(r3, msg_a, strlen(msg_a));
+	assert_true(i1 == i3);
+
+	/* A failure after the copy removes it as well. */
+	char missing[PATH_MAX];
+	join(missing, sizeof missing, t.path, "nope");
+	const char *mds2[] = { r1, r2, missing };
+	assert_int_equal(maildir_deliver(mds2, 3, &iov, 1, err, sizeof err), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(count_dir(r1, "new"), 1);
+	assert_int_equal(count_dir(r2, "new"), 1);
+	assert_int_equal(count_dir(r2, "tmp"), 0);
+	rm_rf(other);
+	rm_rf(t.path);
+}
+
 static void test_deliver_failure_leaves_nothing(void **state)
 {
 	(void)state;
@@ -349,6 +403,37 @@ static void test_deliver_failure_leaves_nothing(void **state)
 	assert_int_equal(count_dir(r1, "new"), 0);
 	assert_int_equal(maildir_deliver(mds2, 0, &iov, 1, err, sizeof err), -1);
 	assert_int_equal(errno, EINVAL);
+	rm_rf(t.path);
+}
+
+/* A write error (here EFBIG from RLIMIT_FSIZE, standing in for ENOSPC)
+ * reaches the caller as errno, and nothing is left behind. */
+static void test_deliver_write_error_keeps_errno(void **state)
+{
+	(void)state;
+	struct tmpdir t;
+	tmpdir_make(&t);
+	char root[PATH_MAX], err[256];
+	make_maildir(root, sizeof root, t.path, "md");
+	static char big[8192];
+	memset(big, 'x', sizeof big);
+	struct iovec iov = { big, sizeof big };
+	const char *mds[] = { root };
+	struct rlimit old, lim;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+	lim = old;
+	lim.rlim_cur = 1000;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	int rc = maildir_deliver(mds, 1, &iov, 1, err, sizeof err);
+	int e = errno;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, prev);
+	assert_int_equal(rc, -1);
+	assert_int_equal(e, EFBIG);
+	assert_non_null(strstr(err, "write"));
+	assert_int_equal(count_dir(root, "tmp"), 0);
+	assert_int_equal(count_dir(root, "new"), 0);
 	rm_rf(t.path);
 }
 
@@ -395,6 +480,8 @@ static void test_scan_order_sizes_uidl(void **state)
 	write_file(curd, "999.B.host:2,S", "x\r\ny\r\n");            /* 6, 6 */
 	write_file(curd, "1000.C.host,S=5,W=6:2,RS", "hello");      /* trusts S=, W= */
 	write_file(curd, "1000.D.host,S=3:2,", "\n\n\n");           /* W counted: 6 */
+	write_file(newd, "1001.E.host", "no newline");             /* 10, 12 */
+	write_file(newd, "1001.F.host", "a\r");                     /* 2, 4 */
 	write_file(newd, ".hidden", "x");
 	join(p, sizeof p, newd, "1001.dir");
 	assert_int_equal(mkdir(p, 0700), 0);
@@ -408,7 +495,7 @@ static void test_scan_order_sizes_uidl(void **state)
 	struct maildir_msg *m = NULL;
 	size_t n = 0;
 	assert_int_equal(maildir_scan(root, &m, &n, err, sizeof err), 0);
-	assert_int_equal(n, 5);
+	assert_int_equal(n, 7);
 	assert_string_equal(m[0].path, "cur/999.B.host:2,S");
 	assert_string_equal(m[0].uidl, "999.B.host");
 	assert_true(m[0].size == 6 && m[0].octets == 6);
@@ -421,9 +508,14 @@ static void test_scan_order_sizes_uidl(void **state)
 	assert_string_equal(m[3].path, "cur/1000.D.host,S=3:2,");
 	assert_string_equal(m[3].uidl, "1000.D.host");
 	assert_true(m[3].size == 3 && m[3].octets == 6);
-	assert_int_equal(strncmp(m[4].path, "new/", 4), 0);
-	assert_true(m[4].size == strlen(msg_a) && m[4].octets == strlen(msg_a) + 3);
-	assert_int_equal(strlen(m[4].uidl), maildir_name_uniq_len(m[4].path + 4));
+	/* Unterminated last lines count the CRLF that RETR adds. */
+	assert_string_equal(m[4].path, "new/1001.E.host");
+	assert_true(m[4].size == 10 && m[4].octets == 12);
+	assert_string_equal(m[5].path, "new/1001.F.host");
+	assert_true(m[5].size == 2 && m[5].octets == 4);
+	assert_int_equal(strncmp(m[6].path, "new/", 4), 0);
+	assert_true(m[6].size == strlen(msg_a) && m[6].octets == strlen(msg_a) + 3);
+	assert_int_equal(strlen(m[6].uidl), maildir_name_uniq_len(m[6].path + 4));
 
 	/* maildir_open reads the listed content. */
 	int fd = maildir_open(root, &m[1]);
@@ -564,6 +656,64 @@ static void test_delete(void **state)
 	rm_rf(t.path);
 }
 
+struct deliver_job {
+	const char *mds[2];
+	int id;
+	int failures;
+};
+
+static void *deliver_thread(void *arg)
+{
+	struct deliver_job *j = arg;
+	char err[256];
+	for (int i = 0; i < 50; i++) {
+		char body[64];
+		int n = snprintf(body, sizeof body, "thread %d message %d\n", j->id, i);
+		struct iovec iov = { body, (size_t)n };
+		if (maildir_deliver(j->mds, 2, &iov, 1, err, sizeof err) < 0)
+			j->failures++;
+	}
+	return NULL;
+}
+
+/* Worker threads deliver at once: every name is unique (atomic counter),
+ * nothing is lost, and the listing sees them all with distinct UIDLs. */
+static void test_deliver_concurrent_threads(void **state)
+{
+	(void)state;
+	struct tmpdir t;
+	tmpdir_make(&t);
+	char r1[PATH_MAX], r2[PATH_MAX], err[256];
+	make_maildir(r1, sizeof r1, t.path, "one");
+	make_maildir(r2, sizeof r2, t.path, "two");
+	enum { NTHREADS = 8 };
+	pthread_t th[NTHREADS];
+	struct deliver_job jobs[NTHREADS];
+	for (int i = 0; i < NTHREADS; i++) {
+		jobs[i] = (struct deliver_job){ { r1, r2 }, i, 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, deliver_thread, &jobs[i]), 0);
+	}
+	for (int i = 0; i < NTHREADS; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(jobs[i].failures, 0);
+	}
+	struct maildir_msg *m = NULL;
+	size_t n = 0;
+	assert_int_equal(maildir_scan(r2, &m, &n, err, sizeof err), 0);
+	assert_int_equal(n, NTHREADS * 50);
+	char **u = calloc(n, sizeof *u);
+	assert_non_null(u);
+	for (size_t i = 0; i < n; i++)
+		u[i] = m[i].uidl;
+	qsort(u, n, sizeof *u, cmp_str);
+	for (size_t i = 1; i < n; i++)
+		assert_string_not_equal(u[i - 1], u[i]);
+	free(u);
+	maildir_list_free(&m, n);
+	assert_int_equal(count_dir(r1, "tmp"), 0);
+	rm_rf(t.path);
+}
+
 static void test_lock_conflict(void **state)
 {
 	(void)state;
@@ -629,12 +779,15 @@ int main(void)
 		cmocka_unit_test(test_deliver_one),
 		cmocka_unit_test(test_deliver_three_share_inode),
 		cmocka_unit_test(test_deliver_same_maildir_twice_is_one_copy),
+		cmocka_unit_test(test_deliver_across_file_systems_copies),
 		cmocka_unit_test(test_deliver_failure_leaves_nothing),
+		cmocka_unit_test(test_deliver_write_error_keeps_errno),
 		cmocka_unit_test(test_deliver_many_parts_and_empty),
 		cmocka_unit_test(test_scan_order_sizes_uidl),
 		cmocka_unit_test(test_scan_uidl_fallbacks),
 		cmocka_unit_test(test_scan_missing),
 		cmocka_unit_test(test_delete),
+		cmocka_unit_test(test_deliver_concurrent_threads),
 		cmocka_unit_test(test_lock_conflict),
 		cmocka_unit_test(test_clean_tmp),
 	};
