@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "lib/log.h"
 #include "lib/secure.h"
 #include "store/maildir.h"
+#include "tls/selfsigned.h"
 
 static const char serve_usage[] =
 	"usage: facteur serve [-c FILE]\n"
@@ -96,6 +98,44 @@ out:
 	return rc;
 }
 
+/* TLS works out of the box: without a certificate, make a self-signed
+ * one for the host name (clients must be told to trust it). */
+static int prepare_tls(struct conf *c)
+{
+	char cert[4096], key[4096], err[512];
+	if (cli_tls_paths(c, cert, sizeof cert, key, sizeof key) < 0)
+		return -1;
+	struct stat st;
+	bool have_cert = stat(cert, &st) == 0, have_key = stat(key, &st) == 0;
+	if (!have_cert && !have_key) {
+		if (cli_mkdir_parent(cert) < 0 || cli_mkdir_parent(key) < 0 ||
+		    selfsigned_write(c->hostname, 825, cert, key, err, sizeof err) < 0) {
+			fprintf(stderr, "facteur: cannot create a TLS certificate: %s\n", err);
+			return -1;
+		}
+		log_info("server tls-selfsigned cert=%s host=%s", cert, c->hostname);
+	}
+	char *cdup = strdup(cert), *kdup = strdup(key);
+	if (!cdup || !kdup) {
+		free(cdup);
+		free(kdup);
+		return -1;
+	}
+	free(c->tls_cert);
+	free(c->tls_key);
+	c->tls_cert = cdup;
+	c->tls_key = kdup;
+	return 0;
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	log_info("server signal=hup");
+	server_reload(arg);
+}
+
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
 	(void)what;
@@ -140,6 +180,10 @@ int cmd_serve(int argc, char **argv)
 		conf_free(&c);
 		return 1;
 	}
+	if (prepare_tls(&c) < 0) {
+		conf_free(&c);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 
 	struct event_base *base = event_base_new();
@@ -156,11 +200,14 @@ int cmd_serve(int argc, char **argv)
 			 c.data_dir, c.hostname);
 		struct event *sigterm = evsignal_new(base, SIGTERM, on_stop_signal, &srv);
 		struct event *sigint = evsignal_new(base, SIGINT, on_stop_signal, &srv);
+		struct event *sighup = evsignal_new(base, SIGHUP, on_hup, &srv);
 		evsignal_add(sigterm, NULL);
 		evsignal_add(sigint, NULL);
+		evsignal_add(sighup, NULL);
 		event_base_dispatch(base);
 		event_free(sigterm);
 		event_free(sigint);
+		event_free(sighup);
 		log_info("server stopped messages=%llu", (unsigned long long)srv.messages_stored);
 	}
 	server_free(&srv);

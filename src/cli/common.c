@@ -206,3 +206,30 @@ out:
 	}
 	return res;
 }
+
+int cli_tls_paths(const struct conf *c, char *cert, size_t certsz, char *key, size_t keysz)
+{
+	/* Unset: <data_dir>/tls/{cert,key}.pem; relative: under data_dir. */
+	const char *cv = c->tls_cert && *c->tls_cert ? c->tls_cert : "tls/cert.pem";
+	const char *kv = c->tls_key && *c->tls_key ? c->tls_key : "tls/key.pem";
+	int n = cv[0] == '/' ? snprintf(cert, certsz, "%s", cv)
+			     : snprintf(cert, certsz, "%s/%s", c->data_dir, cv);
+	if (n < 0 || (size_t)n >= certsz)
+		return -1;
+	n = kv[0] == '/' ? snprintf(key, keysz, "%s", kv)
+			 : snprintf(key, keysz, "%s/%s", c->data_dir, kv);
+	return (n < 0 || (size_t)n >= keysz) ? -1 : 0;
+}
+
+int cli_mkdir_parent(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path)
+		return 0;
+	if ((size_t)(slash - path) >= sizeof dir)
+		return -1;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	return cli_mkdir_p(dir);
+}

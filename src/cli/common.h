@@ -13,6 +13,11 @@ int cli_load_conf(const char *path, struct conf *c);
 int cli_data_path(const struct conf *c, const char *rel, char *out, size_t outsz);
 /* mkdir -p with mode 0700 for each created component; -1 with errno. */
 int cli_mkdir_p(const char *path);
+/* Creates the directory that will hold path. */
+int cli_mkdir_parent(const char *path);
+/* The effective certificate and key paths: tls_cert/tls_key, relative ones
+ * under data_dir, unset ones <data_dir>/tls/cert.pem and key.pem. */
+int cli_tls_paths(const struct conf *c, char *cert, size_t certsz, char *key, size_t keysz);
 /* Reads a secret: from stdin (one line, newline stripped) when from_stdin,
  * else from the terminal without echo, asking twice when confirm.
  * Returns a malloc()ed string or NULL. Wipe it after use. */
@@ -22,5 +27,6 @@ char *cli_read_secret(const char *prompt, int from_stdin, int confirm);
 int cmd_serve(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_cert(int argc, char **argv);
 
 #endif

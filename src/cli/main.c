@@ -16,14 +16,18 @@ static const char usage[] =
 	"  user apop-secret NAME [--password-stdin | --remove] [-c FILE]\n"
 	"                               manage accounts\n"
 	"  config check [-c FILE]       check a configuration file\n"
+	"  config show [-c FILE]        print the effective configuration\n"
+	"  cert selfsigned [--host NAME] [--days N] [--cert FILE] [--key FILE] [-c FILE]\n"
+	"                               write a key and a self-signed certificate\n"
 	"\n"
 	"options:\n"
 	"  -h, --help                   show this help\n"
 	"  -V, --version                show the version\n"
 	"\n"
-	"Without -c, facteur uses the quick-start defaults: SMTP on\n"
-	"127.0.0.1:2525, POP3 on 127.0.0.1:1100, data in $FACTEUR_HOME or\n"
-	"./facteur-data. See facteur(8) and facteur.conf(5).\n";
+	"Without -c, facteur uses the quick-start defaults, all on 127.0.0.1:\n"
+	"SMTP 2525, POP3 1100, submission 5870 (STARTTLS), SMTPS 4465 and\n"
+	"POP3S 9995 (implicit TLS), data in $FACTEUR_HOME or ./facteur-data.\n"
+	"See facteur(8) and facteur.conf(5).\n";
 
 int main(int argc, char **argv)
 {
@@ -46,6 +50,8 @@ int main(int argc, char **argv)
 		return cmd_user(argc - 1, argv + 1);
 	if (!strcmp(cmd, "config"))
 		return cmd_config(argc - 1, argv + 1);
+	if (!strcmp(cmd, "cert"))
+		return cmd_cert(argc - 1, argv + 1);
 	fprintf(stderr, "facteur: unknown command '%s' (try facteur --help)\n", cmd);
 	return 2;
 }

@@ -41,8 +41,8 @@ enum conf_type {
 	CT_PATH,
 	CT_DOMAINS,
 	CT_POSTMASTER,
-	CT_LISTEN_SMTP,
-	CT_LISTEN_POP3,
+	CT_LISTEN,      /* min = enum listener_proto */
+	CT_NETS,
 	CT_SIZE,
 	CT_UINT,
 	CT_MILLIS,
@@ -61,11 +61,18 @@ struct conf_key {
 
 static const struct conf_key keys[] = {
 	{ "hostname", CT_HOSTNAME, 0, 0, 0 },
-	{ "data_dir", CT_PATH, 0, 0, 0 },
+	{ "data_dir", CT_PATH, offsetof(struct conf, data_dir), 0, 0 },
+	{ "tls_cert", CT_PATH, offsetof(struct conf, tls_cert), 0, 0 },
+	{ "tls_key", CT_PATH, offsetof(struct conf, tls_key), 0, 0 },
 	{ "domains", CT_DOMAINS, 0, 0, 0 },
 	{ "postmaster", CT_POSTMASTER, 0, 0, 0 },
-	{ "smtp_listen", CT_LISTEN_SMTP, 0, 0, 0 },
-	{ "pop3_listen", CT_LISTEN_POP3, 0, 0, 0 },
+	{ "smtp_listen", CT_LISTEN, 0, LISTEN_SMTP, 0 },
+	{ "pop3_listen", CT_LISTEN, 0, LISTEN_POP3, 0 },
+	{ "submission_listen", CT_LISTEN, 0, LISTEN_SUBMISSION, 0 },
+	{ "smtps_listen", CT_LISTEN, 0, LISTEN_SMTPS, 0 },
+	{ "pop3s_listen", CT_LISTEN, 0, LISTEN_POP3S, 0 },
+	{ "cleartext_auth_networks", CT_NETS, 0, 0, 0 },
+	UINT_KEY(max_auth_failures, 1, 100),
 	{ "max_message_size", CT_SIZE, 0, 1, CONF_MSG_SIZE_MAX },
 	/* RFC 5321 4.5.3.1.8 asks for at least 100; fewer is allowed for
 	 * tests and small sites. */
@@ -319,6 +326,38 @@ static int set_listeners(struct conf *c, enum listener_proto proto, char *v,
 	return 0;
 }
 
+static int set_nets(struct conf *c, char *v, char *msg, size_t msglen)
+{
+	struct cidr fresh[64];
+	size_t nf = 0;
+	if (strcasecmp(v, "none") != 0) {
+		char *cur = v, *tok;
+		while ((tok = next_item(&cur)) != NULL) {
+			if (nf == sizeof fresh / sizeof fresh[0]) {
+				snprintf(msg, msglen, "more than 64 ranges");
+				return -1;
+			}
+			if (!*tok || !cidr_parse(tok, &fresh[nf])) {
+				char esc[80];
+				snprintf(msg, msglen, "'%s' is not an address range like 192.0.2.0/24",
+					 escape_log(esc, sizeof esc, (const uint8_t *)tok, strlen(tok)));
+				return -1;
+			}
+			nf++;
+		}
+	}
+	struct cidr *all = calloc(nf + 1, sizeof *all);
+	if (!all) {
+		snprintf(msg, msglen, "out of memory");
+		return -1;
+	}
+	memcpy(all, fresh, nf * sizeof *fresh);
+	free(c->cleartext_auth_nets);
+	c->cleartext_auth_nets = all;
+	c->ncleartext_auth_nets = nf;
+	return 0;
+}
+
 static void free_domains(struct conf *c)
 {
 	for (size_t i = 0; i < c->ndomains; i++)
@@ -394,7 +433,7 @@ static int apply(struct conf *c, const struct conf_key *k, char *v, char *msg, s
 				return -1;
 			}
 		}
-		return set_str(&c->data_dir, v);
+		return set_str((char **)(void *)((char *)c + k->off), v);
 	case CT_DOMAINS:
 		return set_domains(c, v, msg, msglen);
 	case CT_POSTMASTER: {
@@ -409,10 +448,10 @@ static int apply(struct conf *c, const struct conf_key *k, char *v, char *msg, s
 		str_lower(v);
 		return set_str(&c->postmaster, v);
 	}
-	case CT_LISTEN_SMTP:
-		return set_listeners(c, LISTEN_SMTP, v, msg, msglen);
-	case CT_LISTEN_POP3:
-		return set_listeners(c, LISTEN_POP3, v, msg, msglen);
+	case CT_LISTEN:
+		return set_listeners(c, (enum listener_proto)k->min, v, msg, msglen);
+	case CT_NETS:
+		return set_nets(c, v, msg, msglen);
 	case CT_SIZE:
 		if (!parse_size(v, k->max, &n) || n < k->min) {
 			snprintf(msg, msglen, "expected a size from 1 to 1G (suffix K, M or G)");
@@ -497,6 +536,7 @@ int conf_parse(const char *name, const char *text, size_t len, struct conf *c,
 	if (!name)
 		name = "(config)";
 	size_t seen[NKEYS] = { 0 };
+	bool listeners_named = false;
 	size_t pos = 0, lineno = 0;
 	char line[CONF_LINE_MAX + 1];
 	char msg[256];
@@ -554,6 +594,12 @@ int conf_parse(const char *name, const char *text, size_t len, struct conf *c,
 			return -1;
 		}
 		seen[ki] = lineno;
+		/* A file that names any listener names all of them: the
+		 * quick-start ports do not linger beside a real setup. */
+		if (keys[ki].type == CT_LISTEN && !listeners_named) {
+			listeners_named = true;
+			c->nlisteners = 0;
+		}
 		if (!*val) {
 			conf_err(err, errlen, name, lineno, "missing value for '%s'", key);
 			return -1;
@@ -645,14 +691,26 @@ int conf_defaults(struct conf *c)
 	if (c->domains && (c->domains[0] = strdup("localhost")) != NULL)
 		c->ndomains = 1;
 	c->postmaster = strdup("");
-	c->listeners = calloc(2, sizeof *c->listeners);
-	if (!c->hostname || !c->data_dir || !c->ndomains || !c->postmaster || !c->listeners) {
+	c->listeners = calloc(LISTEN_PROTOS, sizeof *c->listeners);
+	c->cleartext_auth_nets = calloc(2, sizeof *c->cleartext_auth_nets);
+	c->tls_cert = strdup("");
+	c->tls_key = strdup("");
+	if (!c->hostname || !c->data_dir || !c->ndomains || !c->postmaster || !c->listeners ||
+	    !c->cleartext_auth_nets || !c->tls_cert || !c->tls_key) {
 		conf_free(c);
 		return -1;
 	}
+	/* The quick-start ports, all on loopback. */
 	c->listeners[0] = (struct listener_cfg){ LISTEN_SMTP, "127.0.0.1", 2525 };
 	c->listeners[1] = (struct listener_cfg){ LISTEN_POP3, "127.0.0.1", 1100 };
-	c->nlisteners = 2;
+	c->listeners[2] = (struct listener_cfg){ LISTEN_SUBMISSION, "127.0.0.1", 5870 };
+	c->listeners[3] = (struct listener_cfg){ LISTEN_SMTPS, "127.0.0.1", 4465 };
+	c->listeners[4] = (struct listener_cfg){ LISTEN_POP3S, "127.0.0.1", 9995 };
+	c->nlisteners = 5;
+	cidr_parse("127.0.0.0/8", &c->cleartext_auth_nets[0]);
+	cidr_parse("::1", &c->cleartext_auth_nets[1]);
+	c->ncleartext_auth_nets = 2;
+	c->max_auth_failures = 3;
 	c->max_message_size = LIMIT_SMTP_MSG_SIZE;
 	c->max_recipients = LIMIT_SMTP_RCPTS;
 	c->smtp_max_line = LIMIT_SMTP_CMD_LINE;
@@ -741,6 +799,9 @@ void conf_free(struct conf *c)
 	free_domains(c);
 	free(c->postmaster);
 	free(c->listeners);
+	free(c->cleartext_auth_nets);
+	free(c->tls_cert);
+	free(c->tls_key);
 	memset(c, 0, sizeof *c);
 }
 
@@ -754,10 +815,14 @@ bool conf_is_local_domain(const struct conf *c, const char *domain)
 	return false;
 }
 
+const char *const listener_proto_names[LISTEN_PROTOS] = {
+	"smtp", "pop3", "submission", "smtps", "pop3s",
+};
+
 static bool format_listeners(const struct conf *c, enum listener_proto proto,
-			     const char *key, struct buf *out)
+			     struct buf *out)
 {
-	bool ok = buf_printf(out, "%s = ", key);
+	bool ok = buf_printf(out, "%s_listen = ", listener_proto_names[proto]);
 	size_t k = 0;
 	for (size_t i = 0; ok && i < c->nlisteners; i++) {
 		const struct listener_cfg *l = &c->listeners[i];
@@ -783,8 +848,21 @@ bool conf_format(const struct conf *c, struct buf *out)
 		ok = buf_printf(out, "postmaster = %s\n", c->postmaster);
 	else if (ok)
 		ok = buf_append_str(out, "# postmaster: first account of each domain\n");
-	ok = ok && format_listeners(c, LISTEN_SMTP, "smtp_listen", out) &&
-	     format_listeners(c, LISTEN_POP3, "pop3_listen", out);
+	for (int p = 0; ok && p < LISTEN_PROTOS; p++)
+		ok = format_listeners(c, (enum listener_proto)p, out);
+	if (ok && *c->tls_cert)
+		ok = buf_printf(out, "tls_cert = %s\n", c->tls_cert);
+	if (ok && *c->tls_key)
+		ok = buf_printf(out, "tls_key = %s\n", c->tls_key);
+	ok = ok && buf_append_str(out, "cleartext_auth_networks = ");
+	for (size_t i = 0; ok && i < c->ncleartext_auth_nets; i++) {
+		const struct cidr *n = &c->cleartext_auth_nets[i];
+		char a[INET6_ADDRSTRLEN];
+		inet_ntop(n->family, n->addr, a, sizeof a);
+		ok = buf_printf(out, "%s%s/%u", i ? ", " : "", a, n->prefix);
+	}
+	ok = ok && (c->ncleartext_auth_nets || buf_append_str(out, "none")) &&
+	     buf_append_byte(out, '\n');
 	for (size_t i = 0; ok && i < NKEYS; i++) {
 		const struct conf_key *k = &keys[i];
 		const void *f = (const char *)c + k->off;
@@ -793,8 +871,8 @@ bool conf_format(const struct conf *c, struct buf *out)
 		case CT_PATH:
 		case CT_DOMAINS:
 		case CT_POSTMASTER:
-		case CT_LISTEN_SMTP:
-		case CT_LISTEN_POP3:
+		case CT_LISTEN:
+		case CT_NETS:
 			break;
 		case CT_SIZE:
 			ok = buf_printf(out, "%s = %llu\n", k->name,

@@ -18,7 +18,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum listener_proto { LISTEN_SMTP, LISTEN_POP3 };
+#include "conf/cidr.h"
+
+/* SUBMISSION is RFC 6409 on 587 (STARTTLS, AUTH required); SMTPS and
+ * POP3S are implicit TLS (RFC 8314) on 465 and 995. */
+enum listener_proto { LISTEN_SMTP, LISTEN_POP3, LISTEN_SUBMISSION, LISTEN_SMTPS, LISTEN_POP3S };
+#define LISTEN_PROTOS 5
+extern const char *const listener_proto_names[LISTEN_PROTOS]; /* "smtp", ... */
 
 struct listener_cfg {
 	enum listener_proto proto;
@@ -39,10 +45,12 @@ struct conf {
 	                          * Lower-cased "local@domain" with a local domain; a bare local
 	                          * part gets the first domain. "" (default): the first account
 	                          * (passwd order) of the recipient's domain. Never NULL. */
-	struct listener_cfg *listeners; /* smtp_listen, pop3_listen: "addr:port, [v6]:port",
-	                          * numeric only, at most 16 each, or "none". A key in the file
-	                          * replaces the defaults of its protocol only; default
-	                          * 127.0.0.1:2525 (SMTP) and 127.0.0.1:1100 (POP3) */
+	struct listener_cfg *listeners; /* smtp_listen, pop3_listen, submission_listen,
+	                          * smtps_listen, pop3s_listen: "addr:port, [v6]:port",
+	                          * numeric only, at most 16 each, or "none". A file that
+	                          * names any of them replaces all the defaults (those not
+	                          * named are off); defaults 127.0.0.1 ports 2525 (SMTP),
+	                          * 1100 (POP3), 5870 (submission), 4465 (SMTPS), 9995 (POP3S) */
 	size_t nlisteners;
 	uint64_t max_message_size;   /* max_message_size (bytes, 1..1G; suffix K, M, G = 1024^n); 25M */
 	unsigned max_recipients;     /* max_recipients, 1..100000; 100 */
@@ -60,6 +68,16 @@ struct conf {
 	                              * allowed); 1000 */
 	unsigned workers;            /* workers: disk worker threads, 1..256; 4 */
 	int log_level;               /* log_level = error|warn|info|debug (enum log_level); info */
+	char *tls_cert;              /* tls_cert: PEM chain; default <data_dir>/tls/cert.pem */
+	char *tls_key;               /* tls_key: PEM key; default <data_dir>/tls/key.pem. When
+	                              * neither file exists at start, a self-signed pair for
+	                              * hostname is generated there. */
+	struct cidr *cleartext_auth_nets; /* cleartext_auth_networks: clients allowed to log in
+	                              * without TLS (comma list of ranges, or "none");
+	                              * default 127.0.0.0/8, ::1 */
+	size_t ncleartext_auth_nets;
+	unsigned max_auth_failures;  /* max_auth_failures: failed logins per session before
+	                              * the session is closed, 1..100; 3 */
 	bool loopback_only;          /* true in the quick start: refuse non-loopback binds;
 	                              * false once a file is parsed */
 };

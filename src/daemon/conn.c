@@ -9,7 +9,12 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "tls/tls.h"
 
 #include "lib/log.h"
 
@@ -87,6 +92,8 @@ static void conn_free(struct conn *c)
 		c->ops->destroy(c);
 	if (c->bev)
 		bufferevent_free(c->bev);
+	if (c->flush_timer)
+		event_free(c->flush_timer);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -108,12 +115,42 @@ static void on_read(struct bufferevent *bev, void *arg)
 		c->ops->on_read(c);
 }
 
+static void close_when_flushed(struct conn *c);
+
+static void on_flush_poll(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	if (!c->gone)
+		close_when_flushed(c);
+}
+
+/* Closes once every byte reached the kernel. With a TLS filter the
+ * encrypted bytes wait in the socket bufferevent underneath, which
+ * reports nothing to us: poll it briefly. */
+static void close_when_flushed(struct conn *c)
+{
+	if (conn_output_pending(c) == 0) {
+		conn_abort(c);
+		return;
+	}
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		if (!c->flush_timer)
+			c->flush_timer = evtimer_new(c->srv->base, on_flush_poll, c);
+		struct timeval tv = { 0, 20000 };
+		if (!c->flush_timer || evtimer_add(c->flush_timer, &tv) < 0)
+			conn_abort(c);
+	}
+	/* else: on_write fires when the top buffer drains */
+}
+
 static void on_write(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
 	struct conn *c = arg;
 	if (c->closing) {
-		conn_abort(c);
+		close_when_flushed(c);
 		return;
 	}
 	if (c->ops->on_drained)
@@ -124,6 +161,32 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
 	struct conn *c = arg;
+	if (what & BEV_EVENT_CONNECTED) {
+		/* A TLS handshake completed. */
+		char desc[128];
+		conn_tls_describe(c, desc, sizeof desc);
+		log_info("%s %s tls %s", c->ops->proto, c->id, desc);
+		if (c->tls_pending) {
+			c->tls_pending = false;
+			c->ops->on_tls_ready(c, true);
+		}
+		return;
+	}
+	if ((what & BEV_EVENT_ERROR) && c->tls) {
+		unsigned long e;
+		char reason[160] = "";
+		while ((e = bufferevent_get_openssl_error(c->bev)) != 0)
+			ERR_error_string_n(e, reason, sizeof reason);
+		if (reason[0])
+			log_info("%s %s tls-error reason=\"%s\"", c->ops->proto, c->id, reason);
+		if (c->tls_pending) {
+			c->tls_pending = false;
+			c->ops->on_tls_ready(c, false);
+			if (!c->gone)
+				conn_abort(c);
+			return;
+		}
+	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		/* libevent disables the direction that timed out; a protocol
 		 * decides what to say, then the session closes. */
@@ -150,9 +213,14 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	conn_abort(c);
 }
 
+static bool is_implicit_tls(enum listener_proto p)
+{
+	return p == LISTEN_SMTPS || p == LISTEN_POP3S;
+}
+
 struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *sa,
-		      socklen_t salen, const struct conn_ops *ops,
-		      const char *refuse_line)
+		      socklen_t salen, enum listener_proto listener,
+		      const struct conn_ops *ops, const char *refuse_line)
 {
 	(void)salen;
 	char peer[64];
@@ -160,6 +228,12 @@ struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 	const struct conf *cf = srv->conf;
 	bool refuse = srv->stopping || srv->nconns >= cf->max_connections ||
 		      ip_get(srv, peer) >= cf->max_connections_per_ip;
+	if (refuse && is_implicit_tls(listener)) {
+		close(fd); /* no plaintext on a TLS port */
+		log_warn("%s - refused peer=%s reason=%s", ops->proto, peer,
+			 srv->stopping ? "shutdown" : "too-many-connections");
+		return NULL;
+	}
 	if (refuse) {
 		/* Best effort, non-blocking: the socket buffer is empty. */
 		ssize_t w = write(fd, refuse_line, strlen(refuse_line));
@@ -174,7 +248,22 @@ struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 		close(fd);
 		return NULL;
 	}
-	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (is_implicit_tls(listener)) {
+		/* RFC 8314 3.3: TLS from the first byte. */
+		SSL *ssl = srv->tls ? tls_ctx_new_ssl(srv->tls) : NULL;
+		if (ssl) {
+			c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl,
+								BUFFEREVENT_SSL_ACCEPTING,
+								BEV_OPT_CLOSE_ON_FREE);
+			if (!c->bev)
+				SSL_free(ssl);
+			else
+				bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+		}
+		c->tls = true;
+	} else {
+		c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
 	if (!c->bev || !ip_inc(srv, peer)) {
 		if (c->bev)
 			bufferevent_free(c->bev);
@@ -185,7 +274,10 @@ struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 	}
 	c->srv = srv;
 	c->ops = ops;
+	c->listener = listener;
 	snprintf(c->peer, sizeof c->peer, "%s", peer);
+	c->cleartext_auth_ok = cidr_match_text(cf->cleartext_auth_nets,
+					       cf->ncleartext_auth_nets, peer);
 	uint32_t seq = ++srv->session_seq;
 	snprintf(c->id, sizeof c->id, "%08x", (unsigned)((seq * 2654435761u) ^ (uint32_t)getpid()));
 	c->next = srv->conns;
@@ -198,8 +290,54 @@ struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 	bufferevent_setwatermark(c->bev, EV_READ, 0, 64 * 1024);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	log_info("%s %s connect peer=%s", ops->proto, c->id, peer);
+	log_info("%s %s connect peer=%s listener=%s", ops->proto, c->id, peer,
+		 listener_proto_names[listener]);
 	return c;
+}
+
+void conn_start_tls(struct conn *c)
+{
+	if (c->gone)
+		return;
+	struct server *srv = c->srv;
+	/* CVE-2011-0411: plaintext pipelined after STARTTLS is never run. */
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t junk = evbuffer_get_length(in);
+	if (junk) {
+		log_info("%s %s tls-discard bytes=%zu", c->ops->proto, c->id, junk);
+		evbuffer_drain(in, junk);
+	}
+	SSL *ssl = srv->tls ? tls_ctx_new_ssl(srv->tls) : NULL;
+	struct bufferevent *tb = ssl ? bufferevent_openssl_filter_new(srv->base, c->bev, ssl,
+			BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE) : NULL;
+	if (!tb) {
+		if (ssl)
+			SSL_free(ssl);
+		log_error("%s %s tls-setup-failed", c->ops->proto, c->id);
+		c->ops->on_tls_ready(c, false);
+		if (!c->gone)
+			conn_abort(c);
+		return;
+	}
+	/* The filter owns the socket bufferevent from now on; the "220
+	 * Ready" still in its output goes out in plaintext first. */
+	bufferevent_openssl_set_allow_dirty_shutdown(tb, 1);
+	c->bev = tb;
+	c->tls = true;
+	c->tls_pending = true;
+	bufferevent_setwatermark(tb, EV_READ, 0, 64 * 1024);
+	bufferevent_setcb(tb, on_read, on_write, on_event, c);
+	bufferevent_enable(tb, EV_READ | EV_WRITE);
+}
+
+void conn_tls_describe(const struct conn *c, char *out, size_t outsz)
+{
+	out[0] = '\0';
+	if (c->gone || !c->tls)
+		return;
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	if (ssl)
+		tls_describe(ssl, out, outsz);
 }
 
 void conn_write(struct conn *c, const void *data, size_t len)
@@ -214,8 +352,7 @@ void conn_close_after_write(struct conn *c)
 		return;
 	c->closing = true;
 	bufferevent_disable(c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		conn_abort(c);
+	close_when_flushed(c);
 }
 
 static void on_free_later(evutil_socket_t fd, short what, void *arg)
@@ -239,6 +376,8 @@ static void free_later(struct conn *c)
 
 void conn_abort(struct conn *c)
 {
+	if (c->flush_timer)
+		event_del(c->flush_timer);
 	if (!c->gone) {
 		c->gone = true;
 		/* Close the socket now; the session's state may live on until
@@ -272,7 +411,7 @@ void conn_set_timeout(struct conn *c, unsigned seconds)
 
 void conn_read_enable(struct conn *c, bool on)
 {
-	if (c->gone || c->closing || c->peer_eof)
+	if (c->gone || c->closing || c->peer_eof || c->tls_pending)
 		return;
 	if (on)
 		bufferevent_enable(c->bev, EV_READ);
@@ -282,5 +421,11 @@ void conn_read_enable(struct conn *c, bool on)
 
 size_t conn_output_pending(const struct conn *c)
 {
-	return c->gone ? 0 : evbuffer_get_length(bufferevent_get_output(c->bev));
+	if (c->gone)
+		return 0;
+	size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
+	struct bufferevent *under = bufferevent_get_underlying(c->bev);
+	if (under)
+		n += evbuffer_get_length(bufferevent_get_output(under));
+	return n;
 }

@@ -13,6 +13,7 @@
 #include "daemon/server.h"
 
 struct bufferevent;
+struct event;
 
 struct conn_ops {
 	const char *proto;                       /* "smtp" / "pop3" */
@@ -21,6 +22,8 @@ struct conn_ops {
 	void (*on_timeout)(struct conn *c);
 	void (*on_shutdown)(struct conn *c);
 	void (*destroy)(struct conn *c);         /* free protocol state */
+	/* A STARTTLS/STLS handshake finished (ok) or failed. */
+	void (*on_tls_ready)(struct conn *c, bool ok);
 };
 
 struct conn {
@@ -34,6 +37,11 @@ struct conn {
 	bool gone;              /* socket closed / peer left */
 	bool free_scheduled;
 	bool peer_eof;          /* the client shut down its sending side */
+	bool tls;               /* TLS is (being) negotiated on this socket */
+	bool tls_pending;       /* a STARTTLS handshake is under way */
+	bool cleartext_auth_ok; /* the peer is in cleartext_auth_networks */
+	enum listener_proto listener;
+	struct event *flush_timer; /* closing: waits for TLS bytes to leave */
 	unsigned jobs;          /* worker jobs in flight */
 	void *proto;            /* smtp_conn / pop3_conn */
 };
@@ -41,8 +49,14 @@ struct conn {
 /* Creates the session around an accepted socket. Refuses (writing
  * refuse_line first) when the total or per-address limit is reached. */
 struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *sa,
-		      socklen_t salen, const struct conn_ops *ops,
-		      const char *refuse_line);
+		      socklen_t salen, enum listener_proto listener,
+		      const struct conn_ops *ops, const char *refuse_line);
+/* STARTTLS/STLS: discards every byte received and not yet processed
+ * (CVE-2011-0411), keeps the plaintext reply already queued ahead of the
+ * handshake, then negotiates TLS; ops->on_tls_ready reports. */
+void conn_start_tls(struct conn *c);
+/* "TLSv1.3 TLS_AES_256_GCM_SHA384", or "" without TLS. */
+void conn_tls_describe(const struct conn *c, char *out, size_t outsz);
 /* Writes bytes to the client. */
 void conn_write(struct conn *c, const void *data, size_t len);
 /* Close after the output drains. */

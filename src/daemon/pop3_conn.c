@@ -518,9 +518,10 @@ static const struct conn_ops pop3_ops = {
 	.destroy = pop3_destroy,
 };
 
-void pop3_conn_accept(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen)
+void pop3_conn_accept(struct server *srv, enum listener_proto listener, int fd,
+		      const struct sockaddr *sa, socklen_t salen)
 {
-	struct conn *c = conn_new(srv, fd, sa, salen, &pop3_ops,
+	struct conn *c = conn_new(srv, fd, sa, salen, listener, &pop3_ops,
 				  "-ERR [SYS/TEMP] Too many connections, try again later\r\n");
 	if (!c)
 		return;

@@ -8,7 +8,7 @@
 
 #include "daemon/server.h"
 
-void pop3_conn_accept(struct server *srv, int fd, const struct sockaddr *sa,
-		      socklen_t salen);
+void pop3_conn_accept(struct server *srv, enum listener_proto listener, int fd,
+		      const struct sockaddr *sa, socklen_t salen);
 
 #endif

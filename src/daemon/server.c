@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -11,22 +12,29 @@
 #include "daemon/conn.h"
 #include "daemon/pop3_conn.h"
 #include "daemon/smtp_conn.h"
+#include "daemon/throttle.h"
 #include "lib/log.h"
 #include "net/listener.h"
 #include "net/worker.h"
 #include "store/maildir.h"
+#include "tls/tls.h"
 
 /* How long in-flight sessions get to finish after SIGTERM. */
 #define SHUTDOWN_GRACE_SEC 30
 
-static void accept_smtp(evutil_socket_t fd, const struct sockaddr *sa, socklen_t salen, void *arg)
-{
-	smtp_conn_accept(arg, fd, sa, salen);
-}
+/* What a listening socket needs to know when a client arrives. */
+struct listen_ctx {
+	struct server *srv;
+	enum listener_proto proto;
+};
 
-static void accept_pop3(evutil_socket_t fd, const struct sockaddr *sa, socklen_t salen, void *arg)
+static void on_accept(evutil_socket_t fd, const struct sockaddr *sa, socklen_t salen, void *arg)
 {
-	pop3_conn_accept(arg, fd, sa, salen);
+	struct listen_ctx *lc = arg;
+	if (lc->proto == LISTEN_POP3 || lc->proto == LISTEN_POP3S)
+		pop3_conn_accept(lc->srv, lc->proto, fd, sa, salen);
+	else
+		smtp_conn_accept(lc->srv, lc->proto, fd, sa, salen);
 }
 
 static bool is_loopback(const char *addr)
@@ -82,24 +90,41 @@ int server_start(struct server *srv, const struct conf *c, struct event_base *ba
 	clean_all_tmp(c);
 	srv->accounts = accounts_new(c);
 	srv->pool = worker_pool_new(base, c->workers);
+	srv->throttle = throttle_new(c->auth_fail_delay_ms);
 	srv->listeners = calloc(c->nlisteners ? c->nlisteners : 1, sizeof *srv->listeners);
-	if (!srv->accounts || !srv->pool || !srv->listeners)
+	srv->listen_ctx = calloc(c->nlisteners ? c->nlisteners : 1, sizeof *srv->listen_ctx);
+	if (!srv->accounts || !srv->pool || !srv->listeners || !srv->listen_ctx || !srv->throttle)
 		return -1;
+	if (c->tls_cert && *c->tls_cert) {
+		char err[512];
+		srv->tls = tls_ctx_new(c->tls_cert, c->tls_key, err, sizeof err);
+		if (!srv->tls) {
+			log_error("server tls-unavailable error=\"%s\"", err);
+			for (size_t i = 0; i < c->nlisteners; i++) {
+				enum listener_proto p = c->listeners[i].proto;
+				if (p == LISTEN_SMTPS || p == LISTEN_POP3S) {
+					log_error("server: %s needs TLS", listener_proto_names[p]);
+					return -1;
+				}
+			}
+		}
+	}
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		const struct listener_cfg *lc = &c->listeners[i];
 		if (c->loopback_only && !is_loopback(lc->addr)) {
 			log_error("server: quick-start mode listens on loopback only, not %s", lc->addr);
 			return -1;
 		}
-		bool smtp = lc->proto == LISTEN_SMTP;
-		struct listener *l = listener_new(base, lc->addr, lc->port,
-						  smtp ? accept_smtp : accept_pop3, srv);
+		struct listen_ctx *ctx = &srv->listen_ctx[i];
+		ctx->srv = srv;
+		ctx->proto = lc->proto;
+		struct listener *l = listener_new(base, lc->addr, lc->port, on_accept, ctx);
 		if (!l)
 			return -1;
 		srv->listeners[srv->nlisteners++] = l;
 		bool v6 = strchr(lc->addr, ':') != NULL;
-		printf(v6 ? "%s [%s]:%u\n" : "%s %s:%u\n", smtp ? "smtp" : "pop3", lc->addr,
-		       (unsigned)lc->port);
+		printf(v6 ? "%s [%s]:%u\n" : "%s %s:%u\n", listener_proto_names[lc->proto],
+		       lc->addr, (unsigned)lc->port);
 	}
 	fflush(stdout);
 	return 0;
@@ -146,9 +171,24 @@ void server_free(struct server *srv)
 	for (size_t i = 0; i < srv->nlisteners; i++)
 		listener_free(&srv->listeners[i]);
 	free(srv->listeners);
+	free(srv->listen_ctx);
 	/* Workers finish what they hold; their done() runs here. */
 	worker_pool_free(&srv->pool);
 	if (srv->stop_timer)
 		event_free(srv->stop_timer);
 	accounts_free(&srv->accounts);
+	throttle_free(&srv->throttle);
+	tls_ctx_free(&srv->tls);
+}
+
+void server_reload(struct server *srv)
+{
+	if (srv->tls) {
+		char err[512];
+		if (tls_ctx_reload(srv->tls, err, sizeof err) < 0)
+			log_error("server tls-reload-failed error=\"%s\" (keeping the old certificate)", err);
+		else
+			log_info("server tls-reloaded");
+	}
+	accounts_refresh(srv->accounts, time(NULL));
 }

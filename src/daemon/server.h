@@ -15,13 +15,19 @@ struct event_base;
 struct worker_pool;
 struct accounts;
 struct conn;
+struct tls_ctx;
+struct auth_throttle;
+struct listen_ctx;
 
 struct server {
 	const struct conf *conf;
 	struct event_base *base;
 	struct worker_pool *pool;
 	struct accounts *accounts;
+	struct tls_ctx *tls;        /* NULL when TLS is not configured */
+	struct auth_throttle *throttle; /* failed logins per client address */
 	struct listener **listeners;
+	struct listen_ctx *listen_ctx;
 	size_t nlisteners;
 	struct conn *conns;         /* doubly linked list of live sessions */
 	size_t nconns;
@@ -39,5 +45,8 @@ int server_start(struct server *srv, const struct conf *c, struct event_base *ba
  * complete or get 421), and breaks the loop once all are gone. */
 void server_shutdown(struct server *srv);
 void server_free(struct server *srv);
+/* SIGHUP: reload the TLS certificate (sessions in progress keep theirs)
+ * and re-read the account files. */
+void server_reload(struct server *srv);
 
 #endif

@@ -10,12 +10,17 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include <event2/event.h>
+
+#include "auth/verify.h"
 #include "daemon/accounts.h"
 #include "daemon/conn.h"
+#include "daemon/throttle.h"
 #include "daemon/trace.h"
 #include "lib/buf.h"
 #include "lib/escape.h"
 #include "lib/log.h"
+#include "lib/secure.h"
 #include "net/worker.h"
 #include "proto/smtp_server.h"
 #include "store/maildir.h"
@@ -30,6 +35,8 @@ struct smtp_conn {
 	bool waiting;        /* a commit is on a worker thread */
 	bool in_data;        /* timeout currently set for DATA */
 	unsigned txn;        /* transactions committed, for ids */
+	struct event *delay; /* failed-AUTH delay */
+	int delayed_result;
 };
 
 struct deliver_job {
@@ -46,6 +53,7 @@ struct deliver_job {
 };
 
 static void smtp_process(struct conn *c);
+static void drain_outputs(struct conn *c);
 
 static void deliver_run(struct worker_job *job)
 {
@@ -159,7 +167,7 @@ static void start_commit(struct conn *c, struct smtp_commit *cm)
 	worker_pool_submit(c->srv->pool, &d->job);
 }
 
-static void check_rcpt(struct conn *c, const char *data, size_t len)
+static void check_rcpt(struct conn *c, const char *data, size_t len, bool authenticated)
 {
 	struct smtp_conn *sc = c->proto;
 	char rcpt[512];
@@ -174,11 +182,123 @@ static void check_rcpt(struct conn *c, const char *data, size_t len)
 		case ROUTE_LOCAL: result = SMTP_RCPT_OK; break;
 		case ROUTE_UNKNOWN_USER: result = SMTP_RCPT_UNKNOWN_USER; break;
 		case ROUTE_BAD: result = SMTP_RCPT_UNKNOWN_USER; break;
-		case ROUTE_FOREIGN: result = SMTP_RCPT_RELAY_DENIED; break;
+		case ROUTE_FOREIGN:
+			/* Never an open relay; an authenticated user is told
+			 * honestly that relaying does not exist yet. */
+			result = authenticated ? SMTP_RCPT_RELAY_UNAVAILABLE : SMTP_RCPT_RELAY_DENIED;
+			break;
 		}
 	}
 	struct smtp_in in = { .kind = SMTP_IN_RCPT_RESULT, .result = result };
 	smtp_server_input(sc->core, &in);
+}
+
+/* ---- AUTH ---- */
+
+struct auth_job {
+	struct worker_job job;
+	struct conn *c;
+	char *name, *hash, *secret, *maildir;
+	const char *password;    /* the core's copy, valid until AUTH_RESULT */
+	bool ok;
+};
+
+static void auth_run(struct worker_job *job)
+{
+	struct auth_job *j = (struct auth_job *)job;
+	/* An unknown user costs the same crypt(3) work as a known one. */
+	j->ok = verify_password(j->hash, j->password) && j->name;
+}
+
+static void give_auth_result(struct conn *c, int result, const char *user)
+{
+	struct smtp_conn *sc = c->proto;
+	sc->waiting = false;
+	struct smtp_in in = { .kind = SMTP_IN_AUTH_RESULT, .result = result, .user = user };
+	smtp_server_input(sc->core, &in);
+}
+
+static void on_auth_delay(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	if (!conn_job_finished(c))
+		return;
+	struct smtp_conn *sc = c->proto;
+	give_auth_result(c, sc->delayed_result, NULL);
+	smtp_process(c);
+}
+
+static void auth_done(struct worker_job *job)
+{
+	struct auth_job *j = (struct auth_job *)job;
+	struct conn *c = j->c;
+	if (conn_job_finished(c)) {
+		struct smtp_conn *sc = c->proto;
+		struct server *srv = c->srv;
+		if (j->ok) {
+			throttle_success(srv->throttle, c->peer);
+			give_auth_result(c, SMTP_AUTH_OK, j->name);
+			smtp_process(c);
+		} else {
+			/* The same growing delay for a wrong password and an
+			 * unknown user, counted per client address. */
+			unsigned ms = throttle_failure(srv->throttle, c->peer, time(NULL));
+			if (!sc->delay)
+				sc->delay = evtimer_new(srv->base, on_auth_delay, c);
+			if (sc->delay && ms) {
+				struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+				sc->delayed_result = SMTP_AUTH_BAD;
+				conn_job_started(c);
+				evtimer_add(sc->delay, &tv);
+			} else {
+				give_auth_result(c, SMTP_AUTH_BAD, NULL);
+				smtp_process(c);
+			}
+		}
+	}
+	free(j->name);
+	free(j->hash);
+	if (j->secret) {
+		secure_wipe(j->secret, strlen(j->secret));
+		free(j->secret);
+	}
+	free(j->maildir);
+	free(j);
+}
+
+static void start_auth(struct conn *c, const struct smtp_auth_creds *cr)
+{
+	struct smtp_conn *sc = c->proto;
+	struct auth_job *j = calloc(1, sizeof *j);
+	if (!j) {
+		struct smtp_in in = { .kind = SMTP_IN_AUTH_RESULT, .result = SMTP_AUTH_TEMPFAIL };
+		smtp_server_input(sc->core, &in);
+		return;
+	}
+	j->c = c;
+	j->password = cr->password;
+	struct accounts *a = c->srv->accounts;
+	accounts_refresh(a, time(NULL));
+	accounts_login(a, cr->authcid, &j->name, &j->hash, &j->secret, &j->maildir);
+	j->job.run = auth_run;
+	j->job.done = auth_done;
+	sc->waiting = true;
+	conn_job_started(c);
+	worker_pool_submit(c->srv->pool, &j->job);
+}
+
+static void smtp_on_tls_ready(struct conn *c, bool ok)
+{
+	struct smtp_conn *sc = c->proto;
+	sc->waiting = false;
+	struct smtp_in in = { .kind = ok ? SMTP_IN_TLS_STARTED : SMTP_IN_TLS_FAILED };
+	smtp_server_input(sc->core, &in);
+	if (ok)
+		smtp_process(c);
+	else
+		drain_outputs(c);
 }
 
 static void drain_outputs(struct conn *c)
@@ -194,13 +314,20 @@ static void drain_outputs(struct conn *c)
 			log_info("smtp %s %.*s", c->id, (int)out.len, out.data);
 			break;
 		case SMTP_OUT_CHECK_RCPT:
-			check_rcpt(c, out.data, out.len);
+			check_rcpt(c, out.data, out.len, out.authenticated);
 			break;
 		case SMTP_OUT_COMMIT:
 			start_commit(c, &out.commit);
 			break;
 		case SMTP_OUT_CLOSE:
 			conn_close_after_write(c);
+			break;
+		case SMTP_OUT_STARTTLS:
+			sc->waiting = true;
+			conn_start_tls(c);
+			break;
+		case SMTP_OUT_AUTH:
+			start_auth(c, &out.auth);
 			break;
 		}
 	}
@@ -283,6 +410,8 @@ static void smtp_destroy(struct conn *c)
 	if (!sc)
 		return;
 	smtp_server_free(&sc->core);
+	if (sc->delay)
+		event_free(sc->delay);
 	free(sc);
 	c->proto = NULL;
 }
@@ -294,14 +423,16 @@ static const struct conn_ops smtp_ops = {
 	.on_timeout = smtp_on_timeout,
 	.on_shutdown = smtp_on_shutdown,
 	.destroy = smtp_destroy,
+	.on_tls_ready = smtp_on_tls_ready,
 };
 
-void smtp_conn_accept(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen)
+void smtp_conn_accept(struct server *srv, enum listener_proto listener, int fd,
+		      const struct sockaddr *sa, socklen_t salen)
 {
 	char refuse[300];
 	snprintf(refuse, sizeof refuse, "421 4.7.0 %s Too many connections, try again later\r\n",
 		 srv->conf->hostname);
-	struct conn *c = conn_new(srv, fd, sa, salen, &smtp_ops, refuse);
+	struct conn *c = conn_new(srv, fd, sa, salen, listener, &smtp_ops, refuse);
 	if (!c)
 		return;
 	struct smtp_conn *sc = calloc(1, sizeof *sc);
@@ -318,6 +449,12 @@ void smtp_conn_accept(struct server *srv, int fd, const struct sockaddr *sa, soc
 		.max_rcpts = cf->max_recipients,
 		.max_errors = cf->max_errors,
 		.vrfy_enabled = cf->vrfy,
+		.starttls_offered = srv->tls != NULL && listener != LISTEN_SMTPS,
+		.tls_active = listener == LISTEN_SMTPS,
+		.auth_offered = true,
+		.auth_plaintext_ok = c->cleartext_auth_ok,
+		.submission = listener == LISTEN_SUBMISSION || listener == LISTEN_SMTPS,
+		.max_auth_failures = cf->max_auth_failures,
 	};
 	c->proto = sc;
 	sc->core = smtp_server_new(&sc->cfg);

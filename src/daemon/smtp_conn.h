@@ -9,7 +9,7 @@
 
 #include "daemon/server.h"
 
-void smtp_conn_accept(struct server *srv, int fd, const struct sockaddr *sa,
-		      socklen_t salen);
+void smtp_conn_accept(struct server *srv, enum listener_proto listener, int fd,
+		      const struct sockaddr *sa, socklen_t salen);
 
 #endif

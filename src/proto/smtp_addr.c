@@ -396,9 +396,30 @@ static enum smtp_addr_result parse_size(const struct param *p,
 	return SMTP_ADDR_OK;
 }
 
+static bool is_hex(char c)
+{
+	return is_digit(c) || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
+}
+
+/* RFC 3461 4: xtext = *( xchar / hexchar ), xchar = "!".."~" except "+"
+ * and "=", hexchar = "+" 2HEXDIG. next_param() already kept the value
+ * within "!".."~" without "="; lower-case hex is let through. */
+static bool xtext_ok(const char *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] != '+')
+			continue;
+		if (n - i < 3 || !is_hex(v[i + 1]) || !is_hex(v[i + 2]))
+			return false;
+		i += 2;
+	}
+	return true;
+}
+
 enum smtp_addr_result smtp_addr_parse_mail(const char *args, size_t len,
 	struct smtp_mail_args *out)
 {
+	out->has_auth = false;
 	out->has_size = false;
 	out->size = 0;
 	out->body = SMTP_BODY_NONE;
@@ -438,6 +459,13 @@ enum smtp_addr_result smtp_addr_parse_mail(const char *args, size_t len,
 				out->body = SMTP_BODY_8BITMIME;
 			else
 				return SMTP_ADDR_BAD_VALUE;
+		} else if (equal_nocase(p.key, p.keylen, "AUTH")) {
+			/* RFC 4954 5: AUTH=<mailbox as xtext> or AUTH=<> */
+			if (out->has_auth)
+				return SMTP_ADDR_SYNTAX;
+			if (!p.val || !xtext_ok(p.val, p.vallen))
+				return SMTP_ADDR_BAD_VALUE;
+			out->has_auth = true;
 		} else {
 			return SMTP_ADDR_UNKNOWN_PARAM;
 		}

@@ -59,12 +59,16 @@ struct smtp_mail_args {
 	 * UINT64_MAX is clamped to UINT64_MAX: too big, not a syntax error. */
 	uint64_t size;
 	enum smtp_body_type body;
+	/* AUTH=<xtext> was given (RFC 4954 5); its value is checked for
+	 * xtext syntax (RFC 3461 4) and otherwise ignored. */
+	bool has_auth;
 };
 
 /* Parses the arguments of MAIL: "FROM:<path> [params]" (args as split by
  * smtp_cmd_parse, i.e. without the verb). Spaces between "FROM:" and the
  * path are tolerated. Parameters: SIZE=<1*20 digits>, BODY=7BIT|8BITMIME,
- * each at most once; anything else well-formed is UNKNOWN_PARAM. */
+ * AUTH=<xtext>, each at most once; anything else well-formed is
+ * UNKNOWN_PARAM. */
 enum smtp_addr_result smtp_addr_parse_mail(const char *args, size_t len,
 	struct smtp_mail_args *out);
 /* Parses the arguments of RCPT: "TO:<path> [params]". No RCPT parameter

@@ -8,9 +8,14 @@
  *
  * Memory per session is bounded by configuration whatever the client
  * sends: a command line by max_cmd_line, message content by max_msg_size,
- * the recipient list by max_rcpts. Output grows with the input of one
- * feed() call (every command gets a reply of bounded size), so the adapter
- * feeds what it read from the socket, not more. */
+ * the recipient list by max_rcpts, a SASL response by
+ * LIMIT_SMTP_AUTH_LINE. Output grows with the input of one feed() call
+ * (every command gets a reply of bounded size), so the adapter feeds what
+ * it read from the socket, not more.
+ *
+ * STARTTLS and AUTH requests stop feed() like the others; the handlers
+ * are in smtp_auth.c. Lines that may hold AUTH secrets are wiped once
+ * processed. */
 #include "proto/smtp_server.h"
 
 #include <stdarg.h>
@@ -20,6 +25,7 @@
 
 #include "lib/escape.h"
 #include "lib/log.h"
+#include "lib/secure.h"
 #include "proto/limits.h"
 #include "proto/smtp_reply.h"
 #include "proto/smtp_session.h"
@@ -168,6 +174,13 @@ void smtp_session_request_rcpt(struct smtp_server *s)
 	s->pending = SMTP_PEND_RCPT;
 }
 
+void smtp_session_request(struct smtp_server *s, enum smtp_out_kind kind,
+	enum smtp_pending pending)
+{
+	if (q_push(s, kind))
+		s->pending = pending;
+}
+
 static const char *close_reason_name(enum smtp_close_reason why)
 {
 	switch (why) {
@@ -177,6 +190,8 @@ static const char *close_reason_name(enum smtp_close_reason why)
 	case SMTP_CLOSE_TIMEOUT: return "timeout";
 	case SMTP_CLOSE_SHUTDOWN: return "shutdown";
 	case SMTP_CLOSE_NO_MEMORY: return "no-memory";
+	case SMTP_CLOSE_AUTH_FAILURES: return "auth-failures";
+	case SMTP_CLOSE_TLS_FAILED: return "tls-failed";
 	}
 	return "?";
 }
@@ -190,6 +205,12 @@ void smtp_session_close(struct smtp_server *s, enum smtp_close_reason why)
 	case SMTP_CLOSE_NONE:
 	case SMTP_CLOSE_QUIT:
 	case SMTP_CLOSE_NO_MEMORY:
+	case SMTP_CLOSE_TLS_FAILED:
+		break;
+	case SMTP_CLOSE_AUTH_FAILURES:
+		/* slows password guessing down to a reconnect per try */
+		esc = "4.7.0";
+		what = " Too many authentication failures, closing";
 		break;
 	case SMTP_CLOSE_ERRORS:
 		esc = "4.7.0";
@@ -206,6 +227,10 @@ void smtp_session_close(struct smtp_server *s, enum smtp_close_reason why)
 		what = " Service shutting down, closing";
 		break;
 	}
+	/* During the TLS handshake the adapter owns the wire: a plaintext
+	 * reply would only corrupt it. */
+	if (s->pending == SMTP_PEND_TLS)
+		what = NULL;
 	if (what) {
 		struct buf t;
 		buf_init(&t, 0);
@@ -218,6 +243,10 @@ void smtp_session_close(struct smtp_server *s, enum smtp_close_reason why)
 	smtp_session_log(s, "close reason=%s", close_reason_name(why));
 	q_push(s, SMTP_OUT_CLOSE);
 	s->closed = true;
+	/* a password being verified stays until the session is freed: the
+	 * adapter may still be reading it */
+	if (s->pending != SMTP_PEND_AUTH)
+		smtp_auth_end(s);
 	s->pending = SMTP_PEND_NONE;
 }
 
@@ -253,13 +282,26 @@ struct smtp_server *smtp_server_new(const struct smtp_server_cfg *cfg)
 	s->max_rcpts = cfg->max_rcpts ? cfg->max_rcpts : LIMIT_SMTP_RCPTS;
 	s->max_errors = cfg->max_errors ? cfg->max_errors : LIMIT_SMTP_ERRORS;
 	s->vrfy_enabled = cfg->vrfy_enabled;
+	s->tls = cfg->tls_active;
+	s->starttls_offered = cfg->starttls_offered && !cfg->tls_active;
+	s->auth_offered = cfg->auth_offered;
+	s->auth_plaintext_ok = cfg->auth_plaintext_ok;
+	s->submission = cfg->submission;
+	s->max_auth_failures = cfg->max_auth_failures ? cfg->max_auth_failures
+		: SMTP_AUTH_FAILURES_DEFAULT;
+	sasl_init(&s->sasl);
 	s->state = SMTP_ST_INIT;
 	buf_init(&s->line, s->max_cmd_line);
+	buf_init(&s->auth_line, LIMIT_SMTP_AUTH_LINE);
 	smtp_data_init(&s->data, s->max_msg_size, s->max_text_line);
 	if (!s->hostname) {
 		free(s);
 		return NULL;
 	}
+	/* the whole line buffer now: growing it later would free() a copy
+	 * of an "AUTH PLAIN <secret>" line unwiped */
+	if (!buf_reserve(&s->line, s->max_cmd_line))
+		s->no_memory = true;
 	/* RFC 5321 4.2: the greeting carries no enhanced code (RFC 2034 3) */
 	struct buf t;
 	buf_init(&t, 0);
@@ -294,7 +336,10 @@ void smtp_server_free(struct smtp_server **sp)
 	free(s->rcpts);
 	free(s->helo);
 	free(s->hostname);
-	buf_release(&s->line);
+	free(s->auth_user);
+	sasl_clear(&s->sasl);
+	buf_release_secure(&s->line);
+	buf_release_secure(&s->auth_line);
 	free(s);
 	*sp = NULL;
 }
@@ -312,42 +357,56 @@ bool smtp_server_in_data(const struct smtp_server *s)
 
 /* ---- input ---- */
 
-/* Takes bytes of one command line; processes it once its LF arrives.
- * Returns the bytes consumed. Commands end at LF; a CR before it is
- * dropped, so "telnet" and "nc" users with bare LF are served too (this
- * is safe for commands: only DATA content is where LF vs CRLF matters). */
-static size_t feed_cmd(struct smtp_server *s, const uint8_t *in, size_t len)
+/* Takes bytes of one line: a command, or a SASL response while an AUTH
+ * exchange waits for one; processes it once its LF arrives. Returns the
+ * bytes consumed. Lines end at LF; a CR before it is dropped, so "telnet"
+ * and "nc" users with bare LF are served too (this is safe for commands:
+ * only DATA content is where LF vs CRLF matters). */
+static size_t feed_line(struct smtp_server *s, const uint8_t *in, size_t len)
 {
+	bool auth = s->auth_exchange;
+	struct buf *b = auth ? &s->auth_line : &s->line;
+	size_t max = auth ? LIMIT_SMTP_AUTH_LINE : s->max_cmd_line;
 	const uint8_t *lf = memchr(in, '\n', len);
 	size_t take = lf ? (size_t)(lf - in) + 1 : len;
 	if (s->discarding) {
 		s->discarding = lf == NULL;
 		return take;
 	}
-	/* RFC 5321 4.5.3.1.4: 512 octets including CRLF. Without an LF yet,
-	 * reaching the limit already means the line will be too long. The
-	 * answer goes out at once and the rest of the line is skipped, so a
-	 * newline-less flood costs one reply and max_cmd_line bytes. */
-	if (s->line.len + take > s->max_cmd_line
-		|| (!lf && s->line.len + take >= s->max_cmd_line)) {
-		buf_clear(&s->line);
+	/* RFC 5321 4.5.3.1.4: 512 octets including CRLF (RFC 4954 4: 12288
+	 * for a SASL response). Without an LF yet, reaching the limit
+	 * already means the line will be too long. The answer goes out at
+	 * once and the rest of the line is skipped, so a newline-less flood
+	 * costs one reply and max bytes. */
+	if (b->len + take > max || (!lf && b->len + take >= max)) {
+		secure_wipe(b->data, b->len);
+		buf_clear(b);
 		s->discarding = lf == NULL;
-		struct smtp_answer a = {.code = 500, .esc = "5.5.2",
-			.lines = {"Line too long"}, .nlines = 1};
-		smtp_session_answer(s, &a);
+		if (auth) {
+			smtp_auth_line_too_long(s);
+		} else {
+			struct smtp_answer a = {.code = 500, .esc = "5.5.2",
+				.lines = {"Line too long"}, .nlines = 1};
+			smtp_session_answer(s, &a);
+		}
 		return take;
 	}
-	if (!buf_append(&s->line, in, take)) {
+	if (!buf_append(b, in, take)) {
 		smtp_session_oom(s);
 		return take;
 	}
 	if (!lf)
 		return take;
-	size_t n = s->line.len - 1;
-	if (n > 0 && s->line.data[n - 1] == '\r')
+	size_t n = b->len - 1;
+	if (n > 0 && b->data[n - 1] == '\r')
 		n--;
-	smtp_verbs_dispatch(s, s->line.data, n);
-	buf_clear(&s->line);
+	if (auth)
+		smtp_auth_response(s, b->data, n);
+	else
+		smtp_verbs_dispatch(s, b->data, n);
+	/* the handler may have released auth_line (then len is 0) */
+	secure_wipe(b->data, b->len);
+	buf_clear(b);
 	return take;
 }
 
@@ -375,6 +434,8 @@ static void finish_data(struct smtp_server *s)
 		it->commit.body_len = blen;
 		it->commit.body_8bit = s->body_8bit;
 		it->commit.esmtp = s->ehlo;
+		it->commit.authenticated = s->authenticated;
+		it->commit.auth_user = s->auth_user;
 		s->pending = SMTP_PEND_COMMIT;
 		return;
 	}
@@ -424,7 +485,7 @@ size_t smtp_server_feed(struct smtp_server *s, const uint8_t *in, size_t len)
 			if (smtp_data_done(&s->data))
 				finish_data(s);
 		} else {
-			i += feed_cmd(s, in + i, len - i);
+			i += feed_line(s, in + i, len - i);
 		}
 	}
 	return i;
@@ -499,14 +560,36 @@ void smtp_server_input(struct smtp_server *s, const struct smtp_in *in)
 			BUG("smtp_server: commit result without a pending commit");
 		commit_result(s, in->result, in->id);
 		break;
+	case SMTP_IN_TLS_STARTED:
+		if (s->pending != SMTP_PEND_TLS)
+			BUG("smtp_server: TLS started without STARTTLS");
+		s->pending = SMTP_PEND_NONE;
+		smtp_auth_tls_started(s);
+		break;
+	case SMTP_IN_TLS_FAILED:
+		if (s->pending != SMTP_PEND_TLS)
+			BUG("smtp_server: TLS failed without STARTTLS");
+		smtp_session_log(s, "starttls result=failed");
+		smtp_session_close(s, SMTP_CLOSE_TLS_FAILED);
+		break;
+	case SMTP_IN_AUTH_RESULT:
+		if (s->pending != SMTP_PEND_AUTH)
+			BUG("smtp_server: AUTH result without a pending AUTH");
+		s->pending = SMTP_PEND_NONE;
+		smtp_auth_result(s, in->result, in->user);
+		if (s->deferred != SMTP_CLOSE_NONE)
+			smtp_session_close(s, s->deferred);
+		break;
 	case SMTP_IN_TIMEOUT:
 	case SMTP_IN_SHUTDOWN: {
 		enum smtp_close_reason why = in->kind == SMTP_IN_TIMEOUT
 			? SMTP_CLOSE_TIMEOUT : SMTP_CLOSE_SHUTDOWN;
 		/* A message being stored is answered first: closing now
 		 * would leave the client unsure and the message delivered
-		 * twice after its retry (RFC 5321 4.1.1.4, 6.1). */
-		if (s->pending == SMTP_PEND_COMMIT)
+		 * twice after its retry (RFC 5321 4.1.1.4, 6.1). A password
+		 * being verified is answered first too: the adapter may be
+		 * reading it on another thread, so it must stay put. */
+		if (s->pending == SMTP_PEND_COMMIT || s->pending == SMTP_PEND_AUTH)
 			s->deferred = why;
 		else
 			smtp_session_close(s, why);
@@ -528,8 +611,28 @@ bool smtp_server_next(struct smtp_server *s, struct smtp_out *out)
 		out->data = (const char *)s->cur.data.data;
 		out->len = s->cur.data.len;
 		out->commit = s->cur.commit;
-		if (s->cur.kind == SMTP_OUT_CLOSE)
+		switch (s->cur.kind) {
+		case SMTP_OUT_CHECK_RCPT:
+			out->authenticated = s->authenticated;
+			out->auth_user = s->auth_user;
+			break;
+		case SMTP_OUT_AUTH:
+			/* from the SASL state, which keeps them until the
+			 * answer: the queue item holds no secret */
+			out->auth.mech = sasl_mech_name(s->sasl.mech);
+			out->auth.authcid = s->sasl.authcid;
+			out->auth.password = s->sasl.passwd;
+			out->auth.password_len = s->sasl.passwd_len;
+			break;
+		case SMTP_OUT_CLOSE:
 			s->close_emitted = true;
+			break;
+		case SMTP_OUT_REPLY:
+		case SMTP_OUT_COMMIT:
+		case SMTP_OUT_LOG:
+		case SMTP_OUT_STARTTLS:
+			break;
+		}
 		return true;
 	}
 	/* Out of memory: whatever was queued went out above; end with a

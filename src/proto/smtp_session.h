@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "lib/buf.h"
+#include "proto/sasl.h"
 #include "proto/smtp_addr.h"
 #include "proto/smtp_cmd.h"
 #include "proto/smtp_data.h"
@@ -30,6 +31,8 @@ enum smtp_pending {
 	SMTP_PEND_NONE,
 	SMTP_PEND_RCPT,
 	SMTP_PEND_COMMIT,
+	SMTP_PEND_TLS,   /* STARTTLS accepted, handshake under way */
+	SMTP_PEND_AUTH,  /* SASL done, credentials being verified */
 };
 
 /* Why the session closes (also the log text). */
@@ -40,6 +43,8 @@ enum smtp_close_reason {
 	SMTP_CLOSE_TIMEOUT,
 	SMTP_CLOSE_SHUTDOWN,
 	SMTP_CLOSE_NO_MEMORY,
+	SMTP_CLOSE_AUTH_FAILURES,
+	SMTP_CLOSE_TLS_FAILED,
 };
 
 /* What a handler answers: one reply (or none while a request is out). */
@@ -69,6 +74,11 @@ struct smtp_server {
 	unsigned max_rcpts;
 	unsigned max_errors;
 	bool vrfy_enabled;
+	bool starttls_offered;
+	bool auth_offered;
+	bool auth_plaintext_ok;
+	bool submission;
+	unsigned max_auth_failures;
 
 	enum smtp_state state;
 	enum smtp_pending pending;
@@ -80,8 +90,21 @@ struct smtp_server {
 	bool ehlo;                  /* the greeting was EHLO, not HELO */
 	char *helo;                 /* the HELO/EHLO argument; NULL before */
 
-	/* command line assembly, at most max_cmd_line bytes */
+	bool tls;                   /* inside TLS (implicit or STARTTLS) */
+	/* AUTH (RFC 4954). The SASL state holds the password from the end
+	 * of the exchange until the adapter answered; sasl_clear() wipes. */
+	struct sasl sasl;
+	bool auth_exchange;         /* a 334 is out: lines are responses */
+	bool authenticated;
+	char *auth_user;            /* the account; NULL unless authenticated */
+	unsigned auth_failures;
+
+	/* command line assembly, at most max_cmd_line bytes; SASL
+	 * responses, at most LIMIT_SMTP_AUTH_LINE bytes, go to auth_line.
+	 * Both are allocated in full up front and wiped after every line, so
+	 * no realloc() leaves an AUTH secret behind in freed memory. */
 	struct buf line;
+	struct buf auth_line;
 	bool discarding;            /* skipping the rest of an over-long line */
 
 	/* the mail transaction (RFC 5321 3.3) */
@@ -110,6 +133,9 @@ void smtp_session_answer(struct smtp_server *s, const struct smtp_answer *a);
 void smtp_session_log(struct smtp_server *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void smtp_session_request_rcpt(struct smtp_server *s);
+/* Queues a request item of kind (STARTTLS, AUTH) and marks it pending. */
+void smtp_session_request(struct smtp_server *s, enum smtp_out_kind kind,
+	enum smtp_pending pending);
 void smtp_session_close(struct smtp_server *s, enum smtp_close_reason why);
 void smtp_session_reset_txn(struct smtp_server *s);
 void smtp_session_oom(struct smtp_server *s);
@@ -123,5 +149,24 @@ const char *smtp_session_esc(char *out, size_t outsz, const char *in,
 void smtp_verbs_dispatch(struct smtp_server *s, const uint8_t *line,
 	size_t len);
 void smtp_verbs_rcpt_result(struct smtp_server *s, int result);
+
+/* smtp_auth.c: STARTTLS and AUTH */
+void smtp_auth_do_starttls(struct smtp_server *s, const struct smtp_cmd *c,
+	struct smtp_answer *a);
+void smtp_auth_do_auth(struct smtp_server *s, const struct smtp_cmd *c,
+	struct smtp_answer *a);
+/* A line while auth_exchange: the client's SASL response. */
+void smtp_auth_response(struct smtp_server *s, const uint8_t *line,
+	size_t len);
+/* The response line passed LIMIT_SMTP_AUTH_LINE: 500 5.5.6, exchange
+ * over. */
+void smtp_auth_line_too_long(struct smtp_server *s);
+void smtp_auth_result(struct smtp_server *s, int result, const char *user);
+void smtp_auth_tls_started(struct smtp_server *s);
+/* Ends a SASL exchange: wipes the credentials and the response buffer. */
+void smtp_auth_end(struct smtp_server *s);
+/* AUTH is advertised in EHLO (and MAIL accepts AUTH=): offered, and in
+ * TLS unless plaintext is allowed. */
+bool smtp_auth_advertised(const struct smtp_server *s);
 
 #endif

@@ -12,6 +12,7 @@
  * employed by the client", so HELO sessions get them too. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lib/log.h"
 #include "proto/smtp_session.h"
@@ -40,9 +41,9 @@ static handler_fn do_helo, do_ehlo, do_mail, do_rcpt, do_data, do_rset,
 #define ANY {SEQ_OK, SEQ_OK, SEQ_OK, SEQ_OK}
 #define NOT_IMPL {SEQ_NOT_IMPL, SEQ_NOT_IMPL, SEQ_NOT_IMPL, SEQ_NOT_IMPL}
 
-/* The table of legal commands per state (RFC 5321 4.1.4, 3.3). A later
- * STARTTLS or AUTH gets a handler and a row here; the EHLO keywords are
- * in ehlo_keywords(). */
+/* The table of legal commands per state (RFC 5321 4.1.4, 3.3); the EHLO
+ * keywords are in ehlo_keywords(). STARTTLS and AUTH (smtp_auth.c) check
+ * their own state: whether they are offered at all comes first. */
 static const struct verb_def verbs[SMTP_VERB_COUNT] = {
 	[SMTP_VERB_HELO] = {do_helo, ANY},
 	[SMTP_VERB_EHLO] = {do_ehlo, ANY},
@@ -58,8 +59,8 @@ static const struct verb_def verbs[SMTP_VERB_COUNT] = {
 	[SMTP_VERB_HELP] = {do_help, ANY},
 	[SMTP_VERB_VRFY] = {do_vrfy, ANY},
 	[SMTP_VERB_EXPN] = {do_expn, ANY},
-	[SMTP_VERB_STARTTLS] = {NULL, NOT_IMPL},
-	[SMTP_VERB_AUTH] = {NULL, NOT_IMPL},
+	[SMTP_VERB_STARTTLS] = {smtp_auth_do_starttls, ANY},
+	[SMTP_VERB_AUTH] = {smtp_auth_do_auth, ANY},
 	[SMTP_VERB_BDAT] = {NULL, NOT_IMPL},
 	[SMTP_VERB_ETRN] = {NULL, NOT_IMPL},
 	[SMTP_VERB_TURN] = {NULL, NOT_IMPL},
@@ -187,8 +188,9 @@ static void do_helo(struct smtp_server *s, const struct smtp_cmd *c,
 }
 
 /* The EHLO keywords (RFC 5321 4.1.1.1), one per line after the hostname.
- * STARTTLS (RFC 3207 4: only before TLS) and AUTH (RFC 4954 3: after TLS)
- * belong here once implemented. */
+ * STARTTLS only before TLS (RFC 3207 4.2); AUTH only where it will be
+ * accepted: in TLS, or in plaintext when configured so (RFC 4954 4). With
+ * neither, the list is the same as before they existed. */
 static void ehlo_keywords(const struct smtp_server *s, struct smtp_answer *a)
 {
 	/* RFC 1870 4: "SIZE" SP the fixed maximum, in octets */
@@ -199,6 +201,10 @@ static void ehlo_keywords(const struct smtp_server *s, struct smtp_answer *a)
 	a->lines[a->nlines++] = "PIPELINING";          /* RFC 2920 */
 	a->lines[a->nlines++] = "8BITMIME";            /* RFC 6152 */
 	a->lines[a->nlines++] = "ENHANCEDSTATUSCODES"; /* RFC 2034 */
+	if (s->starttls_offered && !s->tls)
+		a->lines[a->nlines++] = "STARTTLS";    /* RFC 3207 */
+	if (smtp_auth_advertised(s))
+		a->lines[a->nlines++] = "AUTH " SASL_MECH_LIST; /* RFC 4954 */
 }
 
 static void do_ehlo(struct smtp_server *s, const struct smtp_cmd *c,
@@ -212,9 +218,28 @@ static void do_ehlo(struct smtp_server *s, const struct smtp_cmd *c,
 
 /* ---- MAIL (RFC 5321 4.1.1.2, RFC 1870, RFC 6152) ---- */
 
+/* May the authenticated user send as from? The account itself (letter
+ * case aside), or the null reverse-path: MDNs (RFC 8098 2.1: "SHOULD be
+ * null") and vacation replies are sent with <> through submission by
+ * ordinary clients, and <> claims no address to spoof. */
+static bool sender_owned(const struct smtp_server *s,
+	const struct smtp_path *from)
+{
+	if (from->len == 0)
+		return true;
+	return strlen(s->auth_user) == from->len
+		&& strncasecmp(s->auth_user, from->addr, from->len) == 0;
+}
+
 static void do_mail(struct smtp_server *s, const struct smtp_cmd *c,
 	struct smtp_answer *a)
 {
+	/* RFC 6409 4.3: submission requires AUTH before MAIL; RFC 4954 6
+	 * names the reply. */
+	if (s->submission && !s->authenticated) {
+		set1(a, 530, "5.7.0", "Authentication required");
+		return;
+	}
 	struct smtp_mail_args m;
 	switch (smtp_addr_parse_mail(c->args, c->args_len, &m)) {
 	case SMTP_ADDR_OK:
@@ -235,6 +260,23 @@ static void do_mail(struct smtp_server *s, const struct smtp_cmd *c,
 	case SMTP_ADDR_UNKNOWN_PARAM:
 		/* RFC 5321 4.1.1.11 / 3.5.3: 555 for unrecognised parameters */
 		set1(a, 555, "5.5.4", "Unsupported parameter");
+		return;
+	}
+	/* RFC 4954 5: AUTH= is accepted (and its value ignored: no client
+	 * is trusted to vouch for another submitter) where AUTH is
+	 * advertised; elsewhere it is as unknown as any parameter. */
+	if (m.has_auth && !smtp_auth_advertised(s)) {
+		set1(a, 555, "5.5.4", "Unsupported parameter");
+		return;
+	}
+	/* RFC 6409 6.1: an authenticated client sends as itself. This
+	 * holds on any port, not only submission: it is what will stop an
+	 * account from relaying in someone else's name. */
+	if (s->authenticated && !sender_owned(s, &m.from)) {
+		set1(a, 553, "5.7.1", "Sender address rejected: not owned by user");
+		char e[320];
+		smtp_session_log(s, "mail from=<%s> result=not-owned",
+			smtp_session_esc(e, sizeof e, m.from.addr, m.from.len));
 		return;
 	}
 	/* RFC 1870 6.1: a declared size over the fixed limit is refused
@@ -346,6 +388,13 @@ void smtp_verbs_rcpt_result(struct smtp_server *s, int result)
 	case SMTP_RCPT_TEMPFAIL:
 		set1(&a, 451, "4.3.0", "Temporary failure, try again later");
 		what = "tempfail";
+		break;
+	case SMTP_RCPT_RELAY_UNAVAILABLE:
+		/* RFC 3463 4.4.0: a routing problem, temporary: the client
+		 * keeps the message and retries once relaying exists */
+		set1(&a, 451, "4.4.0",
+			"Relaying to remote domains is not available yet");
+		what = "relay-unavailable";
 		break;
 	}
 	if (!what)

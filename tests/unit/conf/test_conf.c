@@ -38,7 +38,18 @@ static void test_defaults(void **state)
 	assert_int_equal(c.ndomains, 1);
 	assert_string_equal(c.domains[0], "localhost");
 	assert_string_equal(c.postmaster, "");
-	assert_int_equal(c.nlisteners, 2);
+	assert_int_equal(c.nlisteners, 5);
+	assert_int_equal(c.listeners[2].proto, LISTEN_SUBMISSION);
+	assert_int_equal(c.listeners[2].port, 5870);
+	assert_int_equal(c.listeners[3].proto, LISTEN_SMTPS);
+	assert_int_equal(c.listeners[3].port, 4465);
+	assert_int_equal(c.listeners[4].proto, LISTEN_POP3S);
+	assert_int_equal(c.listeners[4].port, 9995);
+	assert_int_equal(c.max_auth_failures, 3);
+	assert_int_equal(c.ncleartext_auth_nets, 2);
+	assert_true(cidr_match_text(c.cleartext_auth_nets, c.ncleartext_auth_nets, "127.0.0.2"));
+	assert_true(cidr_match_text(c.cleartext_auth_nets, c.ncleartext_auth_nets, "::1"));
+	assert_false(cidr_match_text(c.cleartext_auth_nets, c.ncleartext_auth_nets, "10.0.0.1"));
 	assert_int_equal(c.listeners[0].proto, LISTEN_SMTP);
 	assert_string_equal(c.listeners[0].addr, "127.0.0.1");
 	assert_int_equal(c.listeners[0].port, 2525);
@@ -83,6 +94,13 @@ static const char full_text[] =
 	"postmaster = Root@example.net\n"
 	"smtp_listen = 0.0.0.0:25, [::]:25 , [::1]:2525\n"
 	"pop3_listen = 127.0.0.1:110,[2001:db8::1]:995\n"
+	"submission_listen = 127.0.0.1:587\n"
+	"smtps_listen = [::1]:465\n"
+	"pop3s_listen = 127.0.0.1:9950\n"
+	"tls_cert = /etc/ssl/mx.pem\n"
+	"tls_key = /etc/ssl/mx.key\n"
+	"cleartext_auth_networks = 127.0.0.1, 10.0.0.0/8\n"
+	"max_auth_failures = 5\n"
 	"max_message_size = 10M\n"
 	"max_recipients = 250\n"
 	"smtp_max_line = 1024\n"
@@ -108,7 +126,11 @@ static void check_full(const struct conf *c)
 	assert_string_equal(c->domains[1], "example.net");
 	assert_string_equal(c->domains[2], "localhost");
 	assert_string_equal(c->postmaster, "root@example.net");
-	assert_int_equal(c->nlisteners, 5);
+	assert_int_equal(c->nlisteners, 8);
+	assert_string_equal(c->tls_cert, "/etc/ssl/mx.pem");
+	assert_string_equal(c->tls_key, "/etc/ssl/mx.key");
+	assert_int_equal(c->ncleartext_auth_nets, 2);
+	assert_int_equal(c->max_auth_failures, 5);
 	static const struct {
 		enum listener_proto proto;
 		const char *addr;
@@ -119,8 +141,11 @@ static void check_full(const struct conf *c)
 		{ LISTEN_SMTP, "::1", 2525 },
 		{ LISTEN_POP3, "127.0.0.1", 110 },
 		{ LISTEN_POP3, "2001:db8::1", 995 },
+		{ LISTEN_SUBMISSION, "127.0.0.1", 587 },
+		{ LISTEN_SMTPS, "::1", 465 },
+		{ LISTEN_POP3S, "127.0.0.1", 9950 },
 	};
-	for (size_t i = 0; i < 5; i++) {
+	for (size_t i = 0; i < 8; i++) {
 		assert_int_equal(c->listeners[i].proto, want[i].proto);
 		assert_string_equal(c->listeners[i].addr, want[i].addr);
 		assert_int_equal(c->listeners[i].port, want[i].port);
@@ -176,8 +201,7 @@ static void test_format_round_trip(void **state)
 	assert_int_equal(conf_defaults(&d), 0);
 	assert_int_equal(conf_parse("fmt", (const char *)b.data, b.len, &d, err, sizeof err), 0);
 	assert_string_equal(d.postmaster, "");
-	assert_int_equal(d.nlisteners, 1);
-	assert_int_equal(d.listeners[0].proto, LISTEN_POP3);
+	assert_int_equal(d.nlisteners, 0);
 	assert_true(d.max_message_size == c.max_message_size);
 	assert_int_equal(d.auth_fail_delay_ms, c.auth_fail_delay_ms);
 	assert_int_equal(d.log_level, c.log_level);
@@ -281,13 +305,30 @@ static void test_listeners_replace_per_protocol(void **state)
 	(void)state;
 	struct conf c;
 	char err[256];
+	/* Naming one listener key turns the other quick-start ports off. */
 	assert_int_equal(parse(&c, "pop3_listen = [::1]:1100\n", err, sizeof err), 0);
+	assert_int_equal(c.nlisteners, 1);
+	assert_int_equal(c.listeners[0].proto, LISTEN_POP3);
+	assert_string_equal(c.listeners[0].addr, "::1");
+	assert_int_equal(c.listeners[0].port, 1100);
+	conf_free(&c);
+
+	assert_int_equal(parse(&c, "smtp_listen = 127.0.0.1:25\nsubmission_listen = 127.0.0.1:587\n"
+			       "cleartext_auth_networks = none\n", err, sizeof err), 0);
 	assert_int_equal(c.nlisteners, 2);
-	assert_int_equal(c.listeners[0].proto, LISTEN_SMTP); /* default kept */
-	assert_string_equal(c.listeners[0].addr, "127.0.0.1");
-	assert_int_equal(c.listeners[1].proto, LISTEN_POP3);
-	assert_string_equal(c.listeners[1].addr, "::1");
-	assert_int_equal(c.listeners[1].port, 1100);
+	assert_int_equal(c.listeners[1].proto, LISTEN_SUBMISSION);
+	assert_int_equal(c.ncleartext_auth_nets, 0);
+	conf_free(&c);
+
+	assert_int_equal(parse(&c, "cleartext_auth_networks = 10.0.0.1/8\n", err, sizeof err), -1);
+	assert_int_equal(parse(&c, "cleartext_auth_networks = 10.0.0.0/8, fd00::/8, 192.0.2.1\n",
+			       err, sizeof err), 0);
+	assert_int_equal(c.ncleartext_auth_nets, 3);
+	assert_true(cidr_match_text(c.cleartext_auth_nets, 3, "10.9.8.7"));
+	assert_true(cidr_match_text(c.cleartext_auth_nets, 3, "::ffff:10.1.1.1"));
+	assert_true(cidr_match_text(c.cleartext_auth_nets, 3, "fd12::1"));
+	assert_false(cidr_match_text(c.cleartext_auth_nets, 3, "192.0.2.2"));
+	assert_false(cidr_match_text(c.cleartext_auth_nets, 3, "127.0.0.1"));
 	conf_free(&c);
 
 	assert_int_equal(parse(&c, "smtp_listen = none\npop3_listen = NONE\n", err, sizeof err), 0);
@@ -296,9 +337,9 @@ static void test_listeners_replace_per_protocol(void **state)
 
 	assert_int_equal(parse(&c, "smtp_listen = [::ffff:127.0.0.1]:25, 10.0.0.1:65535\n",
 			       err, sizeof err), 0);
-	assert_int_equal(c.nlisteners, 3);
-	assert_string_equal(c.listeners[1].addr, "::ffff:127.0.0.1");
-	assert_int_equal(c.listeners[2].port, 65535);
+	assert_int_equal(c.nlisteners, 2);
+	assert_string_equal(c.listeners[0].addr, "::ffff:127.0.0.1");
+	assert_int_equal(c.listeners[1].port, 65535);
 	conf_free(&c);
 }
 
