@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <event2/event.h>
@@ -103,6 +104,11 @@ out:
 static int prepare_tls(struct conf *c)
 {
 	char cert[4096], key[4096], err[512];
+	if (c->tls_cert && !strcasecmp(c->tls_cert, "none")) {
+		/* TLS turned off: no STARTTLS/STLS, no implicit-TLS ports. */
+		c->tls_cert[0] = '\0';
+		return 0;
+	}
 	if (cli_tls_paths(c, cert, sizeof cert, key, sizeof key) < 0)
 		return -1;
 	struct stat st;

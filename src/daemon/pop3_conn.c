@@ -1,6 +1,7 @@
 #include "daemon/pop3_conn.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +27,6 @@
 /* A RETR's bytes are handed over whole; the next command waits until the
  * client has taken most of them, so pipelined RETRs cannot pile up. */
 #define POP3_OUTPUT_HIGH (256 * 1024)
-/* Largest message RETR will load (a stored message can't be bigger than
- * max_message_size plus headers; this guards against foreign files). */
-#define POP3_MAX_MESSAGE (1024u * 1024u * 1024u)
 
 struct pop3_conn {
 	struct pop3_server *core;
@@ -36,6 +34,8 @@ struct pop3_conn {
 	char apop_unique[64];
 	bool waiting;             /* a worker job or delay is pending */
 	bool sent_pending;        /* RETR output queued, SENT not yet given */
+	struct send_job *retr;    /* the message being streamed */
+	bool retr_busy;           /* its next chunk is on a worker */
 	int lock_fd;              /* maildrop lock, -1 when not logged in */
 	char *maildir;
 	char *user;
@@ -232,80 +232,129 @@ static void start_auth(struct conn *c, const struct pop3_out *out)
 	worker_pool_submit(c->srv->pool, &j->job);
 }
 
-/* ---- RETR / TOP ---- */
+/* ---- RETR / TOP ----
+ *
+ * A message is streamed in chunks: a worker reads and encodes one chunk,
+ * the loop queues it, and the next chunk is read only once the client
+ * has taken most of the output. A stalled reader of a 10 MiB message
+ * costs about one chunk plus POP3_OUTPUT_HIGH, not the message. */
+
+#define RETR_CHUNK (128 * 1024)
 
 struct send_job {
 	struct worker_job job;
 	struct conn *c;
 	char *path;               /* absolute */
-	long top_lines;
-	struct buf out;
-	int ok;
+	int fd;                   /* -1 until opened (on the worker) */
+	struct pop3_body_enc enc;
+	struct buf out;           /* this chunk, encoded */
+	bool complete;            /* terminator written, fd closed */
+	bool failed;
 	char err[256];
 };
 
 static void send_run(struct worker_job *job)
 {
 	struct send_job *j = (struct send_job *)job;
-	j->ok = 0;
-	FILE *f = fopen(j->path, "rbe");
-	if (!f) {
-		snprintf(j->err, sizeof j->err, "%s", strerror(errno));
-		return;
+	buf_clear(&j->out);
+	if (j->fd < 0) {
+		j->fd = open(j->path, O_RDONLY | O_CLOEXEC);
+		if (j->fd < 0) {
+			snprintf(j->err, sizeof j->err, "open: %s", strerror(errno));
+			j->failed = true;
+			return;
+		}
 	}
-	struct pop3_body_enc enc;
-	pop3_body_init(&enc, j->top_lines);
-	uint8_t chunk[65536];
-	size_t n;
-	bool good = true;
-	while (good && !enc.done && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		good = pop3_body_encode(&enc, chunk, n, &j->out);
-	if (ferror(f)) {
-		snprintf(j->err, sizeof j->err, "read: %s", strerror(errno));
-		good = false;
+	uint8_t chunk[RETR_CHUNK / 2];
+	bool eof = false;
+	/* Encoding can double a chunk (LF -> CRLF, stuffing): read half. */
+	while (!j->enc.done && j->out.len < RETR_CHUNK / 2) {
+		ssize_t n = read(j->fd, chunk, sizeof chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(j->err, sizeof j->err, "read: %s", strerror(errno));
+			j->failed = true;
+			break;
+		}
+		if (n == 0) {
+			eof = true;
+			break;
+		}
+		if (!pop3_body_encode(&j->enc, chunk, (size_t)n, &j->out)) {
+			snprintf(j->err, sizeof j->err, "out of memory");
+			j->failed = true;
+			break;
+		}
 	}
-	fclose(f);
-	if (good && pop3_body_finish(&enc, &j->out))
-		j->ok = 1;
-	else if (!j->err[0])
-		snprintf(j->err, sizeof j->err, "message too large");
+	if (!j->failed && (eof || j->enc.done)) {
+		if (!pop3_body_finish(&j->enc, &j->out)) {
+			snprintf(j->err, sizeof j->err, "out of memory");
+			j->failed = true;
+		} else {
+			j->complete = true;
+		}
+	}
+	if (j->failed || j->complete) {
+		close(j->fd);
+		j->fd = -1;
+	}
 }
 
-static void free_buf_cb(const void *data, size_t len, void *arg)
+static void send_free(struct send_job *j)
 {
-	(void)data;
-	(void)len;
-	free(arg);
+	if (!j)
+		return;
+	if (j->fd >= 0)
+		close(j->fd);
+	buf_release(&j->out);
+	free(j->path);
+	free(j);
+}
+
+static void send_next_chunk(struct conn *c)
+{
+	struct pop3_conn *pc = c->proto;
+	struct send_job *j = pc->retr;
+	pc->retr_busy = true;
+	conn_job_started(c);
+	worker_pool_submit(c->srv->pool, &j->job);
 }
 
 static void send_done(struct worker_job *job)
 {
 	struct send_job *j = (struct send_job *)job;
 	struct conn *c = j->c;
-	if (conn_job_finished(c)) {
-		struct pop3_conn *pc = c->proto;
-		pc->waiting = false;
-		if (!j->ok) {
-			/* "+OK" already went out: the only honest move left is to
-			 * drop the session rather than send a wrong message. */
-			log_error("pop3 %s retr-failed error=\"%s\"", c->id, j->err);
-			conn_abort(c);
-		} else {
-			size_t len;
-			uint8_t *data = buf_steal(&j->out, &len);
-			if (data && evbuffer_add_reference(bufferevent_get_output(c->bev),
-							   data, len, free_buf_cb, data) < 0) {
-				free(data);
-				conn_abort(c);
-			} else {
-				pc->sent_pending = true;
-				pop3_process(c);
-			}
-		}
+	struct pop3_conn *pc = c->proto;
+	pc->retr_busy = false;
+	if (!conn_job_finished(c)) {
+		/* The session is gone (its memory lives until the next loop
+		 * turn); it could not free the job while a worker held it. */
+		pc->retr = NULL;
+		send_free(j);
+		return;
 	}
-	buf_release(&j->out);
-	free(j->path);
-	free(j);
+	if (j->failed) {
+		/* "+OK" already went out: the only honest move left is to
+		 * drop the session rather than send a wrong message. */
+		log_error("pop3 %s retr-failed error=\"%s\"", c->id, j->err);
+		pc->retr = NULL;
+		send_free(j);
+		conn_abort(c);
+		return;
+	}
+	conn_write(c, j->out.data, j->out.len);
+	if (j->complete) {
+		pc->retr = NULL;
+		send_free(j);
+		pc->waiting = false;
+		pc->sent_pending = true;
+		pop3_process(c);
+		return;
+	}
+	if (conn_output_pending(c) < POP3_OUTPUT_HIGH)
+		send_next_chunk(c);
+	/* else pop3_on_drained asks for the next chunk */
 }
 
 static void start_send(struct conn *c, size_t msg, long top_lines)
@@ -321,13 +370,14 @@ static void start_send(struct conn *c, size_t msg, long top_lines)
 		return;
 	}
 	j->c = c;
-	j->top_lines = top_lines;
-	buf_init(&j->out, POP3_MAX_MESSAGE);
+	j->fd = -1;
+	pop3_body_init(&j->enc, top_lines);
+	buf_init(&j->out, 0);
 	j->job.run = send_run;
 	j->job.done = send_done;
+	pc->retr = j;
 	pc->waiting = true;
-	conn_job_started(c);
-	worker_pool_submit(c->srv->pool, &j->job);
+	send_next_chunk(c);
 }
 
 /* ---- UPDATE ---- */
@@ -469,6 +519,11 @@ static void pop3_on_read(struct conn *c)
 
 static void pop3_on_drained(struct conn *c)
 {
+	struct pop3_conn *pc = c->proto;
+	if (pc->retr && !pc->retr_busy) {
+		send_next_chunk(c);
+		return;
+	}
 	pop3_process(c);
 }
 
@@ -498,6 +553,7 @@ static void pop3_destroy(struct conn *c)
 	if (!pc)
 		return;
 	pop3_server_free(&pc->core);
+	send_free(pc->retr); /* not on a worker: destroy runs with no job */
 	if (pc->lock_fd >= 0)
 		maildir_unlock(pc->lock_fd);
 	if (pc->delay)
