@@ -34,6 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct smtp_server_cfg cfg = {
 		.hostname = "mx.test", .max_cmd_line = 512, .max_text_line = 1000,
 		.max_msg_size = 4096, .max_rcpts = 5, .max_errors = 10,
+		.starttls_offered = true, .auth_offered = true, .auth_plaintext_ok = true,
 	};
 	struct smtp_server *s = smtp_server_new(&cfg);
 	if (!s)
@@ -69,6 +70,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				free(out.commit.body);
 				struct smtp_in in = { .kind = SMTP_IN_COMMIT_RESULT,
 						      .result = (int)(rcpt_rule++ % 3) };
+				smtp_server_input(s, &in);
+				break;
+			}
+			case SMTP_OUT_STARTTLS: {
+				struct smtp_in in = { .kind = (rcpt_rule++ & 1) ? SMTP_IN_TLS_STARTED
+										 : SMTP_IN_TLS_FAILED };
+				smtp_server_input(s, &in);
+				break;
+			}
+			case SMTP_OUT_AUTH: {
+				if (!out.auth.authcid || !out.auth.password)
+					abort();
+				struct smtp_in in = { .kind = SMTP_IN_AUTH_RESULT,
+						      .result = (int)(rcpt_rule++ % 3),
+						      .user = "alice@localhost" };
 				smtp_server_input(s, &in);
 				break;
 			}

@@ -321,6 +321,7 @@ static void test_listeners_replace_per_protocol(void **state)
 	conf_free(&c);
 
 	assert_int_equal(parse(&c, "cleartext_auth_networks = 10.0.0.1/8\n", err, sizeof err), -1);
+	conf_free(&c);
 	assert_int_equal(parse(&c, "cleartext_auth_networks = 10.0.0.0/8, fd00::/8, 192.0.2.1\n",
 			       err, sizeof err), 0);
 	assert_int_equal(c.ncleartext_auth_nets, 3);

@@ -42,6 +42,27 @@ int harness_rcpt_policy(const char *path)
 	return SMTP_RCPT_UNKNOWN_USER;
 }
 
+int harness_auth_policy(const char *user, const char *pass,
+	const char **account)
+{
+	static const char *const accounts[] = {"alice@localhost",
+		"bob@localhost"};
+	*account = NULL;
+	if (strcmp(user, "tempfail") == 0)
+		return SMTP_AUTH_TEMPFAIL;
+	for (size_t i = 0; i < sizeof accounts / sizeof accounts[0]; i++) {
+		const char *a = accounts[i];
+		size_t local = (size_t)(strchr(a, '@') - a);
+		bool match = strcasecmp(user, a) == 0
+			|| (strlen(user) == local && strncasecmp(user, a, local) == 0);
+		if (match && strcmp(pass, "secret") == 0) {
+			*account = a;
+			return SMTP_AUTH_OK;
+		}
+	}
+	return SMTP_AUTH_BAD;
+}
+
 static void fail(const char *why)
 {
 	/* an invariant of the core broke: make it loud */
@@ -94,7 +115,8 @@ void harness_drain(struct harness *h)
 {
 	for (;;) {
 		struct smtp_out o;
-		bool check = false, commit = false;
+		bool check = false, commit = false, tls = false, auth = false;
+		bool check_auth = false;
 		char path[LIMIT_SMTP_PATH + 1];
 		while (smtp_server_next(h->s, &o)) {
 			if (h->saw_close)
@@ -111,7 +133,14 @@ void harness_drain(struct harness *h)
 				memcpy(path, o.data, o.len + 1);
 				buf_append_str(&h->trace, "[CHECK ");
 				buf_append_str(&h->trace, path);
+				if (o.authenticated != (o.auth_user != NULL))
+					fail("CHECK_RCPT auth fields disagree");
+				if (o.authenticated) {
+					buf_append_str(&h->trace, " auth=");
+					buf_append_str(&h->trace, o.auth_user);
+				}
 				buf_append_str(&h->trace, "]\n");
+				check_auth = o.authenticated;
 				check = true;
 				h->requests++;
 				break;
@@ -128,6 +157,12 @@ void harness_drain(struct harness *h)
 					? " 8bit=1 body=" : " 8bit=0 body=");
 				append_escaped(&h->trace, o.commit.body,
 					o.commit.body_len);
+				if (o.commit.authenticated != (o.commit.auth_user != NULL))
+					fail("COMMIT auth fields disagree");
+				if (o.commit.authenticated) {
+					buf_append_str(&h->trace, " auth=");
+					buf_append_str(&h->trace, o.commit.auth_user);
+				}
 				buf_append_str(&h->trace, "]\n");
 				if (!o.commit.body)
 					fail("COMMIT without a body");
@@ -135,9 +170,40 @@ void harness_drain(struct harness *h)
 				commit = true;
 				h->requests++;
 				break;
+			case SMTP_OUT_STARTTLS:
+				buf_append_str(&h->trace, "[STARTTLS]\n");
+				tls = true;
+				h->requests++;
+				break;
+			case SMTP_OUT_AUTH:
+				if (!o.auth.mech || !o.auth.authcid || !o.auth.password
+					|| strlen(o.auth.password) != o.auth.password_len
+					|| !*o.auth.authcid || !o.auth.password_len)
+					fail("bad AUTH request");
+				buf_append_str(&h->trace, "[AUTH ");
+				buf_append_str(&h->trace, o.auth.mech);
+				buf_append_str(&h->trace, " user=");
+				append_escaped(&h->trace, (const uint8_t *)o.auth.authcid,
+					strlen(o.auth.authcid));
+				buf_append_str(&h->trace, " pass=");
+				append_escaped(&h->trace, (const uint8_t *)o.auth.password,
+					o.auth.password_len);
+				buf_append_str(&h->trace, "]\n");
+				h->auth_user = o.auth.authcid;
+				h->auth_pass = o.auth.password;
+				if (o.auth.password_len >= 4
+					&& o.auth.password_len < sizeof h->secret)
+					memcpy(h->secret, o.auth.password,
+						o.auth.password_len + 1);
+				auth = true;
+				h->requests++;
+				break;
 			case SMTP_OUT_LOG:
 				if (memchr(o.data, '\n', o.len) || memchr(o.data, '\r', o.len))
 					fail("line break in a log item");
+				if (h->secret[0] && memmem(o.data, o.len, h->secret,
+					strlen(h->secret)))
+					fail("a password in a log item");
 				buf_append(&h->log, o.data, o.len);
 				buf_append_byte(&h->log, '\n');
 				break;
@@ -151,11 +217,39 @@ void harness_drain(struct harness *h)
 			h->pending_rcpt = true;
 		if (commit)
 			h->pending_commit = true;
+		if (tls)
+			h->pending_tls = true;
+		if (auth)
+			h->pending_auth = true;
 		if (h->pending_rcpt && h->answer_rcpt) {
 			h->pending_rcpt = false;
+			int r = harness_rcpt_policy(path);
+			if (check_auth && r == SMTP_RCPT_RELAY_DENIED)
+				r = SMTP_RCPT_RELAY_UNAVAILABLE;
 			struct smtp_in in = {.kind = SMTP_IN_RCPT_RESULT,
-				.result = harness_rcpt_policy(path)};
+				.result = r};
 			smtp_server_input(h->s, &in);
+			continue;
+		}
+		if (h->pending_tls && h->answer_tls) {
+			h->pending_tls = false;
+			struct smtp_in in = {.kind = h->tls_fail
+				? SMTP_IN_TLS_FAILED : SMTP_IN_TLS_STARTED};
+			smtp_server_input(h->s, &in);
+			continue;
+		}
+		if (h->pending_auth && h->answer_auth) {
+			h->pending_auth = false;
+			const char *account;
+			struct smtp_in in = {.kind = SMTP_IN_AUTH_RESULT,
+				.result = harness_auth_policy(h->auth_user,
+					h->auth_pass, &account)};
+			in.user = account;
+			smtp_server_input(h->s, &in);
+			/* the core promised to wipe the password now */
+			if (h->auth_pass[0] != '\0')
+				fail("password not wiped after the AUTH answer");
+			h->auth_user = h->auth_pass = NULL;
 			continue;
 		}
 		if (h->pending_commit && h->answer_commit) {
@@ -178,6 +272,8 @@ void harness_init(struct harness *h, const struct smtp_server_cfg *cfg)
 	h->commit_result = SMTP_COMMIT_OK;
 	h->answer_rcpt = true;
 	h->answer_commit = true;
+	h->answer_tls = true;
+	h->answer_auth = true;
 	h->rng = 12345;
 	h->s = smtp_server_new(cfg);
 	if (!h->s)
@@ -227,7 +323,8 @@ void harness_feed(struct harness *h, const uint8_t *in, size_t len,
 				fail("feed consumed after close");
 			return;
 		}
-		if (h->pending_rcpt || h->pending_commit)
+		if (h->pending_rcpt || h->pending_commit || h->pending_tls
+			|| h->pending_auth)
 			return; /* requests left unanswered on purpose */
 		if (n < want && h->requests == before)
 			fail("feed stopped without a request");

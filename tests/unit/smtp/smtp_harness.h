@@ -2,7 +2,14 @@
  * the transcript player. Requests are answered by the transcript
  * conventions (tests/transcripts/README.md): local domain "localhost",
  * accounts alice and bob, "postmaster" always accepted, other domains
- * relay-denied. For unit tests only, "tempfail@localhost" gets TEMPFAIL. */
+ * relay-denied, or RELAY_UNAVAILABLE for an authenticated session. For
+ * unit tests only, "tempfail@localhost" gets TEMPFAIL.
+ *
+ * STARTTLS is answered TLS_STARTED (or TLS_FAILED when tls_fail), as if
+ * the client waited for the 220, did the handshake and only then sent the
+ * rest: harness_feed() keeps feeding after it, so every split gives the
+ * same trace. The CVE-2011-0411 discard is tested without the harness.
+ * AUTH is answered by harness_auth_policy(). */
 #ifndef FACTEUR_TESTS_SMTP_HARNESS_H
 #define FACTEUR_TESTS_SMTP_HARNESS_H
 
@@ -25,14 +32,27 @@ struct harness {
 	const char *commit_id;    /* id in the COMMIT answer, may be NULL */
 	bool answer_rcpt;         /* false: leave CHECK_RCPT unanswered */
 	bool answer_commit;       /* false: leave COMMIT unanswered */
+	bool answer_tls;          /* false: leave STARTTLS unanswered */
+	bool answer_auth;         /* false: leave AUTH unanswered */
+	bool tls_fail;            /* answer STARTTLS with TLS_FAILED */
 	/* Everything the session said: reply bytes as is, the other items
 	 * as "[CHECK path]\n", "[COMMIT from=<..> to=<..>,<..> 8bit=N
-	 * body=<escaped>]\n", "[CLOSE]\n". */
+	 * body=<escaped>]\n", "[CLOSE]\n", "[STARTTLS]\n",
+	 * "[AUTH PLAIN user=<escaped> pass=<escaped>]\n"; CHECK and COMMIT of
+	 * an authenticated session end in " auth=<account>". */
 	struct buf trace;
 	struct buf log;           /* LOG items, one per line */
 	struct buf replies;       /* REPLY bytes only */
 	bool pending_rcpt;        /* a CHECK_RCPT left unanswered */
 	bool pending_commit;
+	bool pending_tls;
+	bool pending_auth;
+	/* the credentials of the pending AUTH, as pointers into the core:
+	 * used only when answering, to hold the core to its promise that
+	 * they live until then */
+	const char *auth_user;
+	const char *auth_pass;
+	char secret[64];          /* the last password seen (for log checks) */
 	bool saw_close;
 	size_t requests;          /* CHECK_RCPT and COMMIT items seen */
 	bool output_after_close;  /* an invariant violation */
@@ -54,6 +74,11 @@ void harness_feed(struct harness *h, const uint8_t *in, size_t len,
 void harness_drain(struct harness *h);
 /* The recipient policy of the transcript conventions. */
 int harness_rcpt_policy(const char *path);
+/* The AUTH policy: password "secret" for alice, bob (bare or
+ * @localhost) -> OK as "<name>@localhost"; user "tempfail" -> TEMPFAIL;
+ * anything else BAD. Returns the result, *account the canonical name. */
+int harness_auth_policy(const char *user, const char *pass,
+	const char **account);
 /* One-shot: runs input on a fresh session, answering COMMIT with
  * commit_result/commit_id, random splits from seed; returns the trace (caller
  * frees) and its length; *log_out gets the log (caller frees) if not

@@ -1,7 +1,13 @@
 /* Plays every SMTP session file (*.txt) in the directory given as argv[1]
  * (tests/transcripts/smtp) against the pure SMTP core; the format is in
  * tests/transcripts/README.md. Each file runs whole, one byte at a time
- * and in random splits. */
+ * and in random splits.
+ *
+ * A comment line "# cfg: NAME[, NAME]" names configuration variants, as
+ * for play_daemon.py. Known here: "auth-plaintext", AUTH offered and
+ * allowed without TLS (auth_offered, auth_plaintext_ok), as on loopback in
+ * the daemon's test configuration; any other name fails the file. Such
+ * files use HELO, whose reply does not depend on the EHLO keyword list. */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -193,6 +199,41 @@ static void play(struct player *p, char *text)
 		pfail(p, "output after CLOSE");
 }
 
+/* Applies "# cfg: name, name" comment lines to cfg (play_daemon.py reads
+ * the same lines). Returns false for an unknown name. */
+static bool file_cfg(const char *text, struct smtp_server_cfg *cfg)
+{
+	static const char tag[] = "# cfg:";
+	const char *l = text;
+	while (l && *l) {
+		size_t n = strcspn(l, "\r\n");
+		size_t i = sizeof tag - 1;
+		if (n >= i && memcmp(l, tag, i) == 0) {
+			while (i < n) {
+				while (i < n && (l[i] == ' ' || l[i] == ','))
+					i++;
+				size_t w = i;
+				while (i < n && l[i] != ',' && l[i] != ' ')
+					i++;
+				if (i == w)
+					break;
+				if (i - w == 14 && memcmp(l + w, "auth-plaintext", 14) == 0) {
+					cfg->auth_offered = true;
+					cfg->auth_plaintext_ok = true;
+				} else {
+					print_error("unknown cfg variant \"%.*s\"\n",
+						(int)(i - w), l + w);
+					return false;
+				}
+			}
+		}
+		l = strchr(l, '\n');
+		if (l)
+			l++;
+	}
+	return true;
+}
+
 static char *slurp(const char *path)
 {
 	FILE *f = fopen(path, "rb");
@@ -225,6 +266,11 @@ static void test_file(void **state)
 		struct player p = {.split = (enum harness_split)split, .file = name};
 		char *copy = strdup(text);
 		struct smtp_server_cfg cfg = harness_default_cfg();
+		if (!file_cfg(text, &cfg)) {
+			failed = true;
+			free(copy);
+			break;
+		}
 		harness_init(&p.h, &cfg);
 		p.h.commit_id = "T1";
 		p.h.rng = 2024;
