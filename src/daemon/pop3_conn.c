@@ -15,6 +15,7 @@
 #include "auth/verify.h"
 #include "daemon/accounts.h"
 #include "daemon/conn.h"
+#include "daemon/throttle.h"
 #include "lib/buf.h"
 #include "lib/escape.h"
 #include "lib/log.h"
@@ -166,6 +167,7 @@ static void auth_done(struct worker_job *job)
 	}
 	struct pop3_conn *pc = c->proto;
 	if (j->result == POP3_AUTH_OK) {
+		throttle_success(c->srv->throttle, c->peer);
 		log_info("pop3 %s maildrop account=%s messages=%zu", c->id, user, j->nmsgs);
 		pc->lock_fd = j->lock_fd;
 		j->lock_fd = -1;
@@ -186,12 +188,14 @@ static void auth_done(struct worker_job *job)
 		log_warn("pop3 %s maildrop-error account=%s error=\"%s\"", c->id, user, j->err);
 	int result = j->result;
 	auth_job_free(j);
-	if (result == POP3_AUTH_BAD && c->srv->conf->auth_fail_delay_ms) {
-		/* The same delay whether the user exists or not (RFC 1939 13). */
+	unsigned ms = result == POP3_AUTH_BAD ?
+		throttle_failure(c->srv->throttle, c->peer, time(NULL)) : 0;
+	if (ms) {
+		/* The same delay whether the user exists or not (RFC 1939 13),
+		 * growing with the failures from this address. */
 		if (!pc->delay)
 			pc->delay = evtimer_new(c->srv->base, on_delay, c);
 		if (pc->delay) {
-			unsigned ms = c->srv->conf->auth_fail_delay_ms;
 			struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
 			pc->delayed_result = result;
 			conn_job_started(c);
@@ -471,6 +475,10 @@ static void drain_outputs(struct conn *c)
 		case POP3_OUT_CLOSE:
 			conn_close_after_write(c);
 			break;
+		case POP3_OUT_STLS:
+			pc->waiting = true;
+			conn_start_tls(c);
+			break;
 		}
 	}
 }
@@ -565,6 +573,18 @@ static void pop3_destroy(struct conn *c)
 	c->proto = NULL;
 }
 
+static void pop3_on_tls_ready(struct conn *c, bool ok)
+{
+	struct pop3_conn *pc = c->proto;
+	pc->waiting = false;
+	struct pop3_in in = { .kind = ok ? POP3_IN_TLS_STARTED : POP3_IN_TLS_FAILED };
+	pop3_server_input(pc->core, &in);
+	if (ok)
+		pop3_process(c);
+	else
+		drain_outputs(c);
+}
+
 static const struct conn_ops pop3_ops = {
 	.proto = "pop3",
 	.on_read = pop3_on_read,
@@ -572,6 +592,7 @@ static const struct conn_ops pop3_ops = {
 	.on_timeout = pop3_on_timeout,
 	.on_shutdown = pop3_on_shutdown,
 	.destroy = pop3_destroy,
+	.on_tls_ready = pop3_on_tls_ready,
 };
 
 void pop3_conn_accept(struct server *srv, enum listener_proto listener, int fd,
@@ -601,6 +622,11 @@ void pop3_conn_accept(struct server *srv, enum listener_proto listener, int fd,
 		.max_cmd_line = 255,
 		.max_errors = cf->max_errors,
 		.implementation = "facteur " FACTEUR_VERSION,
+		.stls_offered = srv->tls != NULL && listener != LISTEN_POP3S,
+		.tls_active = listener == LISTEN_POP3S,
+		.plaintext_auth_ok = c->cleartext_auth_ok,
+		.sasl_offered = true,
+		.max_auth_failures = cf->max_auth_failures,
 	};
 	pc->core = pop3_server_new(&pc->cfg);
 	if (!pc->core) {

@@ -1,0 +1,46 @@
+#!/bin/sh
+# Builds the libFuzzer targets (clang, ASan + UBSan) and runs each for
+# SECONDS (default 20), seeded from the session transcripts.
+#   scripts/fuzz.sh            short run (the test command uses this)
+#   scripts/fuzz.sh 3600       an hour per target
+set -eu
+cd "$(dirname "$0")/.."
+SECONDS_PER=${1:-20}
+B=build-fuzz
+[ -d "$B" ] || CC=clang meson setup "$B" -Dfuzz=true -Dtests=false -Db_lundef=false --buildtype=debugoptimized
+ninja -C "$B"
+
+seed() { # target, then files to turn into seeds
+	t=$1
+	shift
+	mkdir -p "$B/corpus-$t"
+	for f in "$@"; do
+		# Client lines of a transcript, CRLF-joined, behind two control bytes.
+		{ printf '\040\000'; sed -n 's/^C: //p' "$f" | sed 's/$/\r/'; } \
+			> "$B/corpus-$t/$(basename "$f").seed" 2>/dev/null || true
+	done
+}
+seed fuzz_smtp_server tests/transcripts/smtp/*.txt
+seed fuzz_pop3_server tests/transcripts/pop3/*.txt
+
+failed=0
+for t in fuzz_smtp_server fuzz_smtp_addr fuzz_pop3_server fuzz_pop3_body fuzz_base64 \
+	 fuzz_sasl fuzz_conf fuzz_passwd; do
+	mkdir -p "$B/corpus-$t"
+	dict=""
+	case $t in
+		fuzz_smtp*|fuzz_sasl) dict="-dict=tests/fuzz/smtp.dict" ;;
+		fuzz_pop3_server) dict="-dict=tests/fuzz/pop3.dict" ;;
+	esac
+	echo "== $t: ${SECONDS_PER}s"
+	# shellcheck disable=SC2086
+	if ! "$B/$t" $dict -max_total_time="$SECONDS_PER" -max_len=8192 -timeout=10 \
+		-rss_limit_mb=2048 -print_final_stats=1 "$B/corpus-$t" > "$B/$t.log" 2>&1; then
+		echo "FAILED: $t (see $B/$t.log)"
+		tail -40 "$B/$t.log"
+		failed=1
+	else
+		grep -E "stat::number_of_executed_units|cov:" "$B/$t.log" | tail -2
+	fi
+done
+exit $failed
