@@ -15,8 +15,9 @@ run_suite() {
 	ninja -C "$dir"
 	echo "== $dir: unit tests"
 	meson test -C "$dir" --print-errorlogs --suite unit
-	echo "== $dir: integration tests"
-	FACTEUR_BIN="$PWD/$dir/facteur" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
+	echo "== $dir: integration and hardening tests"
+	FACTEUR_BIN="$PWD/$dir/facteur" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+		tests/integration tests/hardening
 }
 
 run_suite build-gcc env CC=gcc meson setup build-gcc --buildtype=debugoptimized
@@ -25,5 +26,8 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 run_suite build-asan env CC=clang meson setup build-asan --buildtype=debug \
 	-Db_sanitize=address,undefined -Db_lundef=false
+
+echo "== fuzz: every target briefly"
+scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
 
 echo "== all test suites passed"
