@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -94,6 +95,8 @@ static void conn_free(struct conn *c)
 		bufferevent_free(c->bev);
 	if (c->flush_timer)
 		event_free(c->flush_timer);
+	if (c->deadline)
+		event_free(c->deadline);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -228,19 +231,24 @@ struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 	const struct conf *cf = srv->conf;
 	bool refuse = srv->stopping || srv->nconns >= cf->max_connections ||
 		      ip_get(srv, peer) >= cf->max_connections_per_ip;
-	if (refuse && is_implicit_tls(listener)) {
-		close(fd); /* no plaintext on a TLS port */
-		log_warn("%s - refused peer=%s reason=%s", ops->proto, peer,
-			 srv->stopping ? "shutdown" : "too-many-connections");
-		return NULL;
-	}
 	if (refuse) {
-		/* Best effort, non-blocking: the socket buffer is empty. */
-		ssize_t w = write(fd, refuse_line, strlen(refuse_line));
-		(void)w;
+		if (!is_implicit_tls(listener)) { /* no plaintext on a TLS port */
+			/* Best effort, non-blocking: the socket buffer is empty. */
+			ssize_t w = write(fd, refuse_line, strlen(refuse_line));
+			(void)w;
+		}
 		close(fd);
-		log_warn("%s - refused peer=%s reason=%s", ops->proto, peer,
-			 srv->stopping ? "shutdown" : "too-many-connections");
+		/* One line per second at most: a flood must not flood the log. */
+		time_t now = time(NULL);
+		if (now != srv->refused_logged_at) {
+			log_warn("%s - refused peer=%s reason=%s suppressed=%lu", ops->proto, peer,
+				 srv->stopping ? "shutdown" : "too-many-connections",
+				 srv->refused_suppressed);
+			srv->refused_logged_at = now;
+			srv->refused_suppressed = 0;
+		} else {
+			srv->refused_suppressed++;
+		}
 		return NULL;
 	}
 	struct conn *c = calloc(1, sizeof *c);
@@ -378,6 +386,8 @@ void conn_abort(struct conn *c)
 {
 	if (c->flush_timer)
 		event_del(c->flush_timer);
+	if (c->deadline)
+		event_del(c->deadline);
 	if (!c->gone) {
 		c->gone = true;
 		/* Close the socket now; the session's state may live on until
@@ -399,6 +409,32 @@ bool conn_job_finished(struct conn *c)
 	if (c->gone)
 		free_later(c);
 	return !c->gone;
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	if (c->gone || c->closing)
+		return;
+	log_info("%s %s deadline", c->ops->proto, c->id);
+	c->ops->on_timeout(c);
+}
+
+void conn_progress(struct conn *c, unsigned seconds)
+{
+	if (c->gone)
+		return;
+	if (!seconds) {
+		if (c->deadline)
+			event_del(c->deadline);
+		return;
+	}
+	if (!c->deadline && !(c->deadline = evtimer_new(c->srv->base, on_deadline, c)))
+		return;
+	struct timeval tv = { (time_t)seconds, 0 };
+	evtimer_add(c->deadline, &tv);
 }
 
 void conn_set_timeout(struct conn *c, unsigned seconds)

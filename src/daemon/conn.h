@@ -42,6 +42,7 @@ struct conn {
 	bool cleartext_auth_ok; /* the peer is in cleartext_auth_networks */
 	enum listener_proto listener;
 	struct event *flush_timer; /* closing: waits for TLS bytes to leave */
+	struct event *deadline;    /* a command must complete in time */
 	unsigned jobs;          /* worker jobs in flight */
 	void *proto;            /* smtp_conn / pop3_conn */
 };
@@ -69,7 +70,13 @@ void conn_abort(struct conn *c);
 void conn_job_started(struct conn *c);
 /* Returns false if the session is gone: skip protocol work then. */
 bool conn_job_finished(struct conn *c);
+/* Idle timeout: no byte from the client for this long. */
 void conn_set_timeout(struct conn *c, unsigned seconds);
+/* Progress deadline: (re)starts a timer that calls ops->on_timeout unless
+ * called again within seconds (0 stops it). The protocols call it at
+ * every reply, so a client dripping a byte at a time without ever
+ * finishing a command is still timed out. */
+void conn_progress(struct conn *c, unsigned seconds);
 /* Pause/resume reading from the socket (back-pressure). */
 void conn_read_enable(struct conn *c, bool on);
 size_t conn_output_pending(const struct conn *c);

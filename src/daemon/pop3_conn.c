@@ -348,6 +348,7 @@ static void send_done(struct worker_job *job)
 		return;
 	}
 	conn_write(c, j->out.data, j->out.len);
+	conn_progress(c, c->srv->conf->pop3_timeout);
 	if (j->complete) {
 		pc->retr = NULL;
 		send_free(j);
@@ -459,6 +460,9 @@ static void drain_outputs(struct conn *c)
 		switch (out.kind) {
 		case POP3_OUT_REPLY:
 			conn_write(c, out.data, out.len);
+			/* RFC 1939 3: the autologout timer covers a client that
+			 * trickles a command without ever finishing it. */
+			conn_progress(c, c->srv->conf->pop3_timeout);
 			break;
 		case POP3_OUT_LOG:
 			log_info("pop3 %s %.*s", c->id, (int)out.len, out.data);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "conf/conf.h"
 
@@ -36,6 +37,8 @@ struct server {
 	struct event *stop_timer;   /* grace period on shutdown */
 	uint32_t session_seq;
 	uint64_t messages_stored;
+	time_t refused_logged_at;     /* rate limit for "refused" log lines */
+	unsigned long refused_suppressed;
 };
 
 /* Binds every configured listener and prints "<proto> <addr>:<port>" on

@@ -36,6 +36,7 @@ struct smtp_conn {
 	bool in_data;        /* timeout currently set for DATA */
 	unsigned txn;        /* transactions committed, for ids */
 	struct event *delay; /* failed-AUTH delay */
+	bool replied;        /* a reply went out since the deadline was set */
 	int delayed_result;
 };
 
@@ -309,6 +310,7 @@ static void drain_outputs(struct conn *c)
 		switch (out.kind) {
 		case SMTP_OUT_REPLY:
 			conn_write(c, out.data, out.len);
+			sc->replied = true;
 			break;
 		case SMTP_OUT_LOG:
 			log_info("smtp %s %.*s", c->id, (int)out.len, out.data);
@@ -337,11 +339,16 @@ static void update_timeout(struct conn *c)
 {
 	struct smtp_conn *sc = c->proto;
 	bool in_data = smtp_server_in_data(sc->core);
+	const struct conf *cf = c->srv->conf;
 	if (in_data != sc->in_data) {
 		sc->in_data = in_data;
-		const struct conf *cf = c->srv->conf;
 		conn_set_timeout(c, in_data ? cf->smtp_data_timeout : cf->smtp_timeout);
 	}
+	/* Between commands a client gets smtp_timeout to finish the next
+	 * one, however it trickles it in; DATA is bounded by the idle
+	 * timeout only (a large message on a slow link is legitimate), and
+	 * a session waiting on us is not timed out. */
+	conn_progress(c, in_data || sc->waiting ? 0 : cf->smtp_timeout);
 }
 
 static void smtp_process(struct conn *c)
@@ -364,7 +371,10 @@ static void smtp_process(struct conn *c)
 	}
 	if (c->gone || c->closing)
 		return;
-	update_timeout(c);
+	if (sc->replied || sc->waiting || smtp_server_in_data(sc->core) != sc->in_data) {
+		sc->replied = false;
+		update_timeout(c);
+	}
 	/* Back-pressure both ways: stop reading while a commit is pending
 	 * (the input watermark bounds what is buffered) or while the client
 	 * is not reading its replies. */
@@ -463,5 +473,6 @@ void smtp_conn_accept(struct server *srv, enum listener_proto listener, int fd,
 		return;
 	}
 	conn_set_timeout(c, cf->smtp_timeout);
+	conn_progress(c, cf->smtp_timeout);
 	smtp_process(c);
 }

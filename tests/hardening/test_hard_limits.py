@@ -328,10 +328,6 @@ def test_pipelined_retr_without_reading_stays_bounded(make_server, sanitized):
 # ---------------------------------------------------------------- known bugs
 
 
-@pytest.mark.xfail(reason="BUG: no per-command deadline: smtp_timeout only measures silence "
-                   "(any byte re-arms it), so a client dripping one byte per second never "
-                   "completes a command yet holds its connection slot forever (slowloris)",
-                   strict=False)
 def test_smtp_drip_never_completing_a_command_is_timed_out(make_server):
     srv = make_server(smtp_timeout=2)
     with srv.smtp() as c:
@@ -352,9 +348,6 @@ def test_smtp_drip_never_completing_a_command_is_timed_out(make_server):
         assert dt < 5.5, dt
 
 
-@pytest.mark.xfail(reason="BUG: refused connections are logged one line each, without the "
-                   "rate limit STYLE.md asks for repeated failures from one source",
-                   strict=False)
 def test_refused_connection_flood_is_rate_limited_in_the_log(make_server):
     srv = make_server(max_connections_per_ip=1)
     with srv.smtp() as held:
