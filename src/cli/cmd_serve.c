@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <openssl/rand.h>
@@ -134,6 +137,33 @@ static int prepare_tls(struct conf *c)
 	return 0;
 }
 
+/* Started as root to bind 25/110: once the ports are bound, run as the
+ * configured account so a bug in a parser cannot act as root. */
+static int drop_privileges(const struct conf *c)
+{
+	if (!c->user || !*c->user)
+		return 0;
+	if (getuid() != 0 && geteuid() != 0) {
+		log_warn("server user=%s ignored: not started as root", c->user);
+		return 0;
+	}
+	struct passwd *pw = getpwnam(c->user);
+	if (!pw) {
+		log_error("server: no such user '%s'", c->user);
+		return -1;
+	}
+	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		log_error("server: cannot become %s: %s", c->user, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		log_error("server: could regain root after dropping privileges");
+		return -1;
+	}
+	log_info("server running as user=%s uid=%u", c->user, (unsigned)pw->pw_uid);
+	return 0;
+}
+
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
@@ -199,7 +229,7 @@ int cmd_serve(int argc, char **argv)
 	}
 	struct server srv;
 	int rc = 0;
-	if (server_start(&srv, &c, base) < 0) {
+	if (server_start(&srv, &c, base) < 0 || drop_privileges(&c) < 0) {
 		rc = 1;
 	} else {
 		log_info("server started version=%s data=%s hostname=%s", FACTEUR_VERSION,

@@ -48,6 +48,7 @@ enum conf_type {
 	CT_MILLIS,
 	CT_BOOL,
 	CT_LOG_LEVEL,
+	CT_USER,
 };
 
 struct conf_key {
@@ -92,6 +93,7 @@ static const struct conf_key keys[] = {
 	{ "vrfy", CT_BOOL, offsetof(struct conf, vrfy), 0, 0 },
 	{ "auth_fail_delay", CT_MILLIS, offsetof(struct conf, auth_fail_delay_ms), 0, 60000 },
 	UINT_KEY(workers, 1, 256),
+	{ "user", CT_USER, 0, 0, 0 },
 	{ "log_level", CT_LOG_LEVEL, 0, 0, 0 },
 };
 
@@ -486,6 +488,17 @@ static int apply(struct conf *c, const struct conf_key *k, char *v, char *msg, s
 			return -1;
 		}
 		return 0;
+	case CT_USER:
+		/* A system account name: checked against the user database when
+		 * the server starts (conf_parse stays pure). */
+		for (const char *p = v; *p; p++) {
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			      (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.')) {
+				snprintf(msg, msglen, "not a user name");
+				return -1;
+			}
+		}
+		return set_str(&c->user, v);
 	case CT_LOG_LEVEL:
 		for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++) {
 			if (strcasecmp(v, level_names[i]) == 0) {
@@ -695,8 +708,9 @@ int conf_defaults(struct conf *c)
 	c->cleartext_auth_nets = calloc(2, sizeof *c->cleartext_auth_nets);
 	c->tls_cert = strdup("");
 	c->tls_key = strdup("");
+	c->user = strdup("");
 	if (!c->hostname || !c->data_dir || !c->ndomains || !c->postmaster || !c->listeners ||
-	    !c->cleartext_auth_nets || !c->tls_cert || !c->tls_key) {
+	    !c->cleartext_auth_nets || !c->tls_cert || !c->tls_key || !c->user) {
 		conf_free(c);
 		return -1;
 	}
@@ -802,6 +816,7 @@ void conf_free(struct conf *c)
 	free(c->cleartext_auth_nets);
 	free(c->tls_cert);
 	free(c->tls_key);
+	free(c->user);
 	memset(c, 0, sizeof *c);
 }
 
@@ -873,6 +888,10 @@ bool conf_format(const struct conf *c, struct buf *out)
 		case CT_POSTMASTER:
 		case CT_LISTEN:
 		case CT_NETS:
+			break;
+		case CT_USER:
+			if (c->user && *c->user)
+				ok = buf_printf(out, "user = %s\n", c->user);
 			break;
 		case CT_SIZE:
 			ok = buf_printf(out, "%s = %llu\n", k->name,

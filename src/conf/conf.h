@@ -68,6 +68,8 @@ struct conf {
 	                              * allowed); 1000 */
 	unsigned workers;            /* workers: disk worker threads, 1..256; 4 */
 	int log_level;               /* log_level = error|warn|info|debug (enum log_level); info */
+	char *user;                  /* user: started as root, run as this account once the
+	                              * ports are bound; "" (default): stay as started */
 	char *tls_cert;              /* tls_cert: PEM chain; default <data_dir>/tls/cert.pem */
 	char *tls_key;               /* tls_key: PEM key; default <data_dir>/tls/key.pem. When
 	                              * neither file exists at start, a self-signed pair for

@@ -19,7 +19,8 @@ static const char *const verb_names[POP3_VERB_COUNT] = {
 	[POP3_VERB_RETR] = "RETR", [POP3_VERB_DELE] = "DELE",
 	[POP3_VERB_NOOP] = "NOOP", [POP3_VERB_RSET] = "RSET",
 	[POP3_VERB_TOP] = "TOP",   [POP3_VERB_UIDL] = "UIDL",
-	[POP3_VERB_CAPA] = "CAPA",
+	[POP3_VERB_CAPA] = "CAPA", [POP3_VERB_STLS] = "STLS",
+	[POP3_VERB_AUTH] = "AUTH",
 };
 
 const char *pop3_verb_name(enum pop3_verb v)
@@ -99,8 +100,11 @@ enum pop3_cmd_result pop3_cmd_parse(const uint8_t *line, size_t len,
 			i++;
 		if (c->nargs == POP3_CMD_MAX_ARGS)
 			return POP3_CMD_TOO_MANY_ARGS;
-		/* RFC 1939 3: each argument may be up to 40 characters. */
-		if (i - start > LIMIT_POP3_ARG)
+		/* RFC 1939 3: each argument may be up to 40 characters;
+		 * RFC 5034 4 bounds AUTH's initial response by the line
+		 * length alone (a PLAIN response is rarely under 40). */
+		bool initial_response = v == POP3_VERB_AUTH && c->nargs == 1;
+		if (i - start > LIMIT_POP3_ARG && !initial_response)
 			return POP3_CMD_ARG_TOO_LONG;
 		c->args[c->nargs].p = (const char *)line + start;
 		c->args[c->nargs].len = i - start;

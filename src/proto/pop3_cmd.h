@@ -21,6 +21,8 @@ enum pop3_verb {
 	POP3_VERB_TOP,
 	POP3_VERB_UIDL,
 	POP3_VERB_CAPA,
+	POP3_VERB_STLS,         /* RFC 2595 4 */
+	POP3_VERB_AUTH,         /* RFC 5034 4 */
 	POP3_VERB_COUNT,
 };
 
@@ -30,7 +32,8 @@ enum pop3_cmd_result {
 	POP3_CMD_BAD_CHAR,      /* NUL anywhere; a control character outside
 	                         * PASS's argument */
 	POP3_CMD_TOO_MANY_ARGS, /* more than POP3_CMD_MAX_ARGS */
-	POP3_CMD_ARG_TOO_LONG,  /* an argument past LIMIT_POP3_ARG (not PASS) */
+	POP3_CMD_ARG_TOO_LONG,  /* an argument past LIMIT_POP3_ARG (not PASS's,
+	                         * not AUTH's initial response) */
 };
 
 #define POP3_CMD_MAX_ARGS 2
@@ -50,7 +53,9 @@ struct pop3_cmd {
  * case-insensitively. Arguments are separated by one or more spaces;
  * trailing spaces are ignored. PASS is special (RFC 1939 7 notes): its
  * single argument is everything after the first space, spaces included,
- * and may be as long as the line. An empty password gives nargs 0. */
+ * and may be as long as the line. An empty password gives nargs 0.
+ * AUTH's second argument, the SASL initial response (RFC 5034 4), may
+ * also be as long as the line: only the 255-octet line limit applies. */
 enum pop3_cmd_result pop3_cmd_parse(const uint8_t *line, size_t len,
 				    struct pop3_cmd *c);
 

@@ -1,5 +1,6 @@
 /* pop3_server: the POP3 session state machine (RFC 1939; CAPA, PIPELINING
- * and response codes of RFC 2449; AUTH-RESP-CODE of RFC 3206).
+ * and response codes of RFC 2449; AUTH-RESP-CODE of RFC 3206; STLS of RFC
+ * 2595 and AUTH of RFC 5034, whose handlers are in pop3_auth.c).
  *
  * Pure: bytes go in through pop3_server_feed(), replies, log events and
  * requests come out of pop3_server_next(), answers come back through
@@ -9,7 +10,8 @@
  * in pop3_server_cmd.c; handlers fill a struct pop3_reply, and
  * pop3_server_emit() here is the one formatter that turns it into a
  * status line (plus a multi-line body) and queues the request that
- * follows it.
+ * follows it. Lines are cut here: commands go to pop3_server_cmd.c, the
+ * responses of an AUTH exchange to pop3_auth.c.
  */
 #include "proto/pop3_server.h"
 
@@ -19,7 +21,6 @@
 #include <string.h>
 
 #include "lib/buf.h"
-#include "lib/escape.h"
 #include "lib/log.h"
 #include "lib/secure.h"
 #include "proto/limits.h"
@@ -82,11 +83,14 @@ static void push_kind(struct pop3_server *s, enum pop3_out_kind k)
 
 /* The password or digest is not needed once AUTH is answered or the
  * session ends; the adapter had to copy it before calling in again. */
-static void wipe_secret(struct pop3_server *s)
+void pop3_server_wipe_secrets(struct pop3_server *s)
 {
 	if (s->pass)
 		secure_wipe(s->pass, s->max_line);
 	secure_wipe(s->digest, sizeof(s->digest));
+	sasl_clear(&s->sasl);
+	if (s->auth_line)
+		secure_wipe(s->auth_line, LIMIT_POP3_AUTH_LINE);
 }
 
 static void push_close(struct pop3_server *s)
@@ -95,7 +99,7 @@ static void push_close(struct pop3_server *s)
 		return;
 	push_kind(s, POP3_OUT_CLOSE);
 	s->closed = true;
-	wipe_secret(s);
+	pop3_server_wipe_secrets(s);
 }
 
 void pop3_server_log(struct pop3_server *s, const char *fmt, ...)
@@ -114,13 +118,6 @@ void pop3_server_log(struct pop3_server *s, const char *fmt, ...)
 		return;
 	}
 	push_buf(s, POP3_OUT_LOG, &b);
-}
-
-static const char *esc_user(const struct pop3_server *s, char *out,
-			    size_t outsz)
-{
-	return escape_log(out, outsz, (const uint8_t *)s->user,
-			  strlen(s->user));
 }
 
 /* ---- replies ----------------------------------------------------- */
@@ -170,13 +167,19 @@ void pop3_server_emit(struct pop3_server *s, struct pop3_reply *r)
 		pop3_server_log(s, "close reason=too-many-errors");
 	}
 	if (r->status != POP3_RP_NONE) {
+		static const char *const head[] = {
+			[POP3_RP_OK] = "+OK",
+			[POP3_RP_ERR] = "-ERR",
+			[POP3_RP_CONT] = "+",
+		};
 		struct buf b;
 		buf_init(&b, 0);
-		bool good = buf_append_str(
-			&b, r->status == POP3_RP_OK ? "+OK" : "-ERR");
+		bool good = buf_append_str(&b, head[r->status]);
 		if (good && r->code)
 			good = buf_printf(&b, " [%s]", r->code);
-		if (good && r->text[0])
+		/* RFC 5034 4: a challenge is "+" SP base64, and an empty one
+		 * still has its space. */
+		if (good && (r->text[0] || r->status == POP3_RP_CONT))
 			good = buf_printf(&b, " %s", r->text);
 		if (b.len > POP3_STATUS_LINE_MAX - 2)
 			b.len = POP3_STATUS_LINE_MAX - 2;
@@ -217,6 +220,12 @@ void pop3_server_emit(struct pop3_server *s, struct pop3_reply *r)
 	case POP3_AFTER_CLOSE:
 		push_close(s);
 		break;
+	case POP3_AFTER_STLS:
+		/* feed() stops right after the STLS line: the bytes behind it
+		 * are the adapter's to discard (CVE-2011-0411). */
+		s->pending = POP3_PEND_TLS;
+		push_kind(s, POP3_OUT_STLS);
+		break;
 	}
 }
 
@@ -241,80 +250,12 @@ bool pop3_server_multi(struct pop3_server *s, const char *fmt, ...)
 
 /* ---- answers to requests ------------------------------------------ */
 
-static void shutdown_now(struct pop3_server *s)
+void pop3_server_shutdown(struct pop3_server *s)
 {
 	struct pop3_reply r = { .not_counted = true,
 				.after = POP3_AFTER_CLOSE };
 	pop3_reply_err(&r, "SYS/TEMP", "server shutting down");
 	pop3_server_log(s, "close reason=shutdown");
-	pop3_server_emit(s, &r);
-}
-
-static void auth_result(struct pop3_server *s, const struct pop3_in *in)
-{
-	wipe_secret(s);
-	s->pending = POP3_PEND_NONE;
-
-	char u[POP3_ESC_USER];
-	esc_user(s, u, sizeof(u));
-	const char *method = s->apop ? "apop" : "user";
-	struct pop3_reply r = { .status = POP3_RP_NONE };
-	if (in->result < POP3_AUTH_OK || in->result > POP3_AUTH_TEMPFAIL)
-		BUG("pop3 unknown auth result");
-	switch ((enum pop3_auth_result)in->result) {
-	case POP3_AUTH_OK:
-		if (s->shutdown_wait)
-			break;
-		if (!pop3_listing_copy(s, in->msgs, in->nmsgs)) {
-			pop3_reply_err(&r, "SYS/TEMP", "out of memory");
-			r.not_counted = true;
-			r.after = POP3_AFTER_CLOSE;
-			break;
-		}
-		s->state = POP3_ST_TRANSACTION;
-		size_t n;
-		uint64_t octets;
-		pop3_listing_stat(s, &n, &octets);
-		pop3_reply_ok(&r, "maildrop has %zu messages (%llu octets)", n,
-			      (unsigned long long)octets);
-		pop3_server_log(s,
-				"login user=\"%s\" method=%s result=ok "
-				"messages=%zu octets=%llu",
-				u, method, n, (unsigned long long)octets);
-		break;
-	case POP3_AUTH_BAD:
-		/* RFC 2449 8, RFC 3206 4: the same answer for an unknown user
-		 * and a wrong password, so names cannot be probed. */
-		pop3_reply_err(&r, "AUTH", "Invalid credentials");
-		pop3_server_log(s, "login user=\"%s\" method=%s result=failed",
-				u, method);
-		break;
-	case POP3_AUTH_IN_USE:
-		/* RFC 2449 8.1.2: credentials were good, the lock was not. */
-		pop3_reply_err(&r, "IN-USE", "Maildrop already locked");
-		r.not_counted = true;
-		pop3_server_log(s, "login user=\"%s\" method=%s result=in-use",
-				u, method);
-		break;
-	case POP3_AUTH_TEMPFAIL:
-		pop3_reply_err(&r, "SYS/TEMP",
-			       "Unable to open maildrop, try again later");
-		r.not_counted = true;
-		pop3_server_log(s,
-				"login user=\"%s\" method=%s result=tempfail",
-				u, method);
-		break;
-	}
-	if (s->state != POP3_ST_TRANSACTION) {
-		/* RFC 1939 7: after a failed PASS, start again with USER. */
-		s->have_user = false;
-		s->user[0] = '\0';
-	}
-	if (s->shutdown_wait) {
-		/* Replaces the reply; the adapter releases a lock on CLOSE. */
-		shutdown_now(s);
-		return;
-	}
 	pop3_server_emit(s, &r);
 }
 
@@ -353,8 +294,9 @@ static void timeout(struct pop3_server *s)
 		/* Deletions are under way; their answer closes the session. */
 		return;
 	case POP3_PEND_SEND:
-		/* A message is being sent: a status line now would land in the
-		 * middle of it. */
+	case POP3_PEND_TLS:
+		/* A message is being sent, or the TLS handshake is under way:
+		 * a status line now would land in the middle of it. */
 		pop3_server_log(s, "close reason=timeout");
 		push_close(s);
 		return;
@@ -409,6 +351,14 @@ struct pop3_server *pop3_server_new(const struct pop3_server_cfg *cfg)
 	if (s->max_line < POP3_MIN_CMD_LINE)
 		s->max_line = POP3_MIN_CMD_LINE;
 	s->max_errors = cfg->max_errors ? cfg->max_errors : LIMIT_POP3_ERRORS;
+	s->tls = cfg->tls_active;
+	s->stls_offered = cfg->stls_offered && !cfg->tls_active;
+	s->plaintext_auth_ok = cfg->plaintext_auth_ok;
+	s->sasl_offered = cfg->sasl_offered;
+	s->max_auth_failures = cfg->max_auth_failures
+				       ? cfg->max_auth_failures
+				       : POP3_AUTH_FAILURES_DEFAULT;
+	sasl_init(&s->sasl);
 	s->state = POP3_ST_AUTHORIZATION;
 	buf_init(&s->multi, 0);
 	s->line = malloc(s->max_line);
@@ -436,11 +386,12 @@ void pop3_server_free(struct pop3_server **sp)
 	struct pop3_server *s = *sp;
 	if (!s)
 		return;
-	wipe_secret(s);
+	pop3_server_wipe_secrets(s);
 	if (s->line)
 		secure_wipe(s->line, s->max_line);
 	free(s->pass);
 	free(s->line);
+	free(s->auth_line);
 	item_clear(&s->cur);
 	for (size_t i = s->qhead; i < s->qlen; i++)
 		item_clear(&s->q[i]);
@@ -459,16 +410,20 @@ static void release_cur(struct pop3_server *s)
 	}
 }
 
-static void line_reset(struct pop3_server *s)
+static void line_reset(struct pop3_server *s, uint8_t *line)
 {
-	/* The line may have held a password (PASS, or an over-long one). */
-	secure_wipe(s->line, s->line_len);
+	/* The line may have held a password (PASS, AUTH, an over-long
+	 * one). */
+	secure_wipe(line, s->line_len);
 	s->line_len = 0;
 }
 
-static void line_too_long(struct pop3_server *s)
+static void line_too_long(struct pop3_server *s, bool auth)
 {
-	line_reset(s);
+	if (auth) {
+		pop3_auth_line_too_long(s);
+		return;
+	}
 	struct pop3_reply r = { .status = POP3_RP_NONE };
 	pop3_reply_err(&r, NULL, "line too long");
 	pop3_server_emit(s, &r);
@@ -485,6 +440,12 @@ size_t pop3_server_feed(struct pop3_server *s, const uint8_t *in, size_t len)
 	release_cur(s);
 	size_t used = 0;
 	while (used < len && can_take_line(s)) {
+		/* A line is a command, or the client's response while an AUTH
+		 * exchange waits for one (which may be longer, RFC 5034 4).
+		 * The kind only changes between lines. */
+		bool auth = sasl_waiting(&s->sasl);
+		uint8_t *line = auth ? s->auth_line : s->line;
+		size_t max = auth ? LIMIT_POP3_AUTH_LINE : s->max_line;
 		const uint8_t *nl = memchr(in + used, '\n', len - used);
 		size_t end = nl ? (size_t)(nl - in) : len;
 		size_t next = nl ? end + 1 : len;
@@ -494,27 +455,32 @@ size_t pop3_server_feed(struct pop3_server *s, const uint8_t *in, size_t len)
 			continue;
 		}
 		/* RFC 2449 4: 255 octets including CRLF. Before the LF at most
-		 * max_line - 1 bytes (the content and a CR) can be legal. */
+		 * max - 1 bytes (the content and a CR) can be legal. */
 		size_t span = end - used;
-		if (span > s->max_line - 1 - s->line_len) {
-			line_too_long(s);
+		if (span > max - 1 - s->line_len) {
+			line_reset(s, line);
+			line_too_long(s, auth);
 			s->discarding = !nl;
 			used = next;
+			pop3_auth_line_release(s);
 			continue;
 		}
-		memcpy(s->line + s->line_len, in + used, span);
+		memcpy(line + s->line_len, in + used, span);
 		s->line_len += span;
 		used = next;
 		if (!nl)
 			break;
 		size_t n = s->line_len;
-		if (n > 0 && s->line[n - 1] == '\r')
+		if (n > 0 && line[n - 1] == '\r')
 			n--; /* CRLF; a bare LF ends a line too */
-		if (n > s->max_line - 2)
-			line_too_long(s);
+		if (n > max - 2)
+			line_too_long(s, auth);
+		else if (auth)
+			pop3_auth_response(s, line, n);
 		else
-			pop3_server_command(s, s->line, n);
-		line_reset(s);
+			pop3_server_command(s, line, n);
+		line_reset(s, line);
+		pop3_auth_line_release(s);
 	}
 	return used;
 }
@@ -545,12 +511,21 @@ bool pop3_server_next(struct pop3_server *s, struct pop3_out *out)
 		out->len = s->cur.len;
 		break;
 	case POP3_OUT_AUTH:
-		out->user = s->user;
-		if (s->apop) {
+		switch (s->method) {
+		case POP3_METHOD_USER:
+			out->user = s->user;
+			out->pass = s->pass;
+			break;
+		case POP3_METHOD_APOP:
+			out->user = s->user;
 			out->apop_digest = s->digest;
 			out->apop_timestamp = s->timestamp;
-		} else {
-			out->pass = s->pass;
+			break;
+		case POP3_METHOD_SASL:
+			out->user = s->sasl.authcid;
+			out->pass = s->sasl.passwd;
+			out->mech = sasl_mech_name(s->sasl.mech);
+			break;
 		}
 		break;
 	case POP3_OUT_SEND_MSG:
@@ -567,6 +542,7 @@ bool pop3_server_next(struct pop3_server *s, struct pop3_out *out)
 		break;
 	}
 	case POP3_OUT_CLOSE:
+	case POP3_OUT_STLS:
 		break;
 	}
 	return true;
@@ -581,14 +557,14 @@ void pop3_server_input(struct pop3_server *s, const struct pop3_in *in)
 	case POP3_IN_AUTH_RESULT:
 		if (s->pending != POP3_PEND_AUTH)
 			BUG("pop3 AUTH_RESULT without AUTH");
-		auth_result(s, in);
+		pop3_auth_result(s, in);
 		break;
 	case POP3_IN_SENT:
 		if (s->pending != POP3_PEND_SEND)
 			BUG("pop3 SENT without SEND_MSG");
 		s->pending = POP3_PEND_NONE;
 		if (s->shutdown_wait)
-			shutdown_now(s);
+			pop3_server_shutdown(s);
 		break;
 	case POP3_IN_UPDATE_RESULT:
 		if (s->pending != POP3_PEND_UPDATE)
@@ -600,11 +576,32 @@ void pop3_server_input(struct pop3_server *s, const struct pop3_in *in)
 		break;
 	case POP3_IN_SHUTDOWN:
 		/* Let a pending request finish first: the adapter owns its
-		 * outcome (a message half sent, deletions under way). */
-		if (s->pending != POP3_PEND_NONE)
+		 * outcome (a message half sent, deletions under way). A TLS
+		 * handshake has nothing worth waiting for, and a plaintext
+		 * reply would only corrupt it. */
+		if (s->pending == POP3_PEND_TLS) {
+			pop3_server_log(s, "close reason=shutdown");
+			push_close(s);
+		} else if (s->pending != POP3_PEND_NONE) {
 			s->shutdown_wait = true;
-		else
-			shutdown_now(s);
+		} else {
+			pop3_server_shutdown(s);
+		}
+		break;
+	case POP3_IN_TLS_STARTED:
+		if (s->pending != POP3_PEND_TLS)
+			BUG("pop3 TLS_STARTED without STLS");
+		s->pending = POP3_PEND_NONE;
+		pop3_auth_tls_started(s);
+		break;
+	case POP3_IN_TLS_FAILED:
+		if (s->pending != POP3_PEND_TLS)
+			BUG("pop3 TLS_FAILED without STLS");
+		s->pending = POP3_PEND_NONE;
+		/* No reply: the connection is in no state to carry one. */
+		pop3_server_log(s, "stls result=failed");
+		pop3_server_log(s, "close reason=tls-failed");
+		push_close(s);
 		break;
 	}
 }

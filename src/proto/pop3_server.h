@@ -1,10 +1,16 @@
 /* pop3_server: the pure POP3 session state machine (RFC 1939, CAPA and
- * response codes of RFC 2449).
+ * response codes of RFC 2449, STLS of RFC 2595, AUTH of RFC 5034 with the
+ * SASL mechanisms of sasl.h).
  *
  * Same shape as smtp_server: feed() bytes, drain next(), answer requests
  * with input(). No sockets, clocks or files: the adapter verifies
- * passwords, locks and lists the maildrop, streams message content and
- * performs the UPDATE state's deletions.
+ * passwords, locks and lists the maildrop, streams message content,
+ * performs the UPDATE state's deletions and does the TLS handshake.
+ *
+ * Passwords are never taken in the clear unless the configuration says
+ * so (plaintext_auth_ok): before TLS, USER/PASS, APOP and AUTH get
+ * "-ERR [AUTH] Cleartext authentication not allowed" and CAPA does not
+ * list USER or SASL (RFC 2595 2.3, RFC 5034 4, RFC 8314).
  */
 #ifndef FACTEUR_PROTO_POP3_SERVER_H
 #define FACTEUR_PROTO_POP3_SERVER_H
@@ -29,7 +35,32 @@ struct pop3_server_cfg {
 	/* CAPA IMPLEMENTATION text, e.g. "facteur 0.1"; NULL or "" = no
 	 * IMPLEMENTATION line */
 	const char *implementation;
+	/* TLS is configured and the session is in plaintext: list STLS in
+	 * CAPA (AUTHORIZATION state only) and accept it (RFC 2595 4).
+	 * Ignored when tls_active. */
+	bool stls_offered;
+	/* The session runs inside TLS from its first byte (implicit TLS,
+	 * POP3S port 995, RFC 8314): STLS gets "-ERR TLS already active",
+	 * logins are allowed whatever plaintext_auth_ok says. */
+	bool tls_active;
+	/* Allow USER/PASS, APOP and AUTH without TLS. false (the safe
+	 * default): before TLS they get "-ERR [AUTH] Cleartext
+	 * authentication not allowed" (", use STLS" added when STLS is
+	 * offered) and CAPA lists neither USER nor SASL. The adapter sets it
+	 * per client address (e.g. true on loopback). */
+	bool plaintext_auth_ok;
+	/* Accept AUTH (RFC 5034) with the mechanisms of SASL_MECH_LIST
+	 * (PLAIN, LOGIN) and list "SASL PLAIN LOGIN" in CAPA when logins are
+	 * allowed (TLS, or plaintext_auth_ok). false: AUTH is an unknown
+	 * command, as STLS is without stls_offered and TLS. */
+	bool sasl_offered;
+	/* Failed logins (wrong credentials through PASS, APOP or AUTH) in one
+	 * session: the one that reaches it gets its "-ERR [AUTH] Invalid
+	 * credentials", then CLOSE. They count as client errors (max_errors)
+	 * too. 0 = POP3_AUTH_FAILURES_DEFAULT. */
+	unsigned max_auth_failures;
 };
+#define POP3_AUTH_FAILURES_DEFAULT 3
 /* pop3_server_new() copies the strings, dropping controls and "<>" (and
  * spaces, except in implementation) and cutting hostname, apop_unique and
  * implementation to 255, 128 and 128 octets; the cfg need not outlive
@@ -38,9 +69,10 @@ struct pop3_server_cfg {
 enum pop3_out_kind {
 	POP3_OUT_REPLY,     /* send data/len as is */
 	/* Verify credentials, then lock and list the maildrop. Fields:
-	 * user, and either pass (USER/PASS) or apop_digest (32 hex chars,
-	 * APOP, checked against MD5(timestamp + secret)). Answer with
-	 * POP3_IN_AUTH_RESULT (and the listing on success). */
+	 * user, and either pass (USER/PASS, or AUTH: then mech is set too)
+	 * or apop_digest (32 hex chars, APOP, checked against
+	 * MD5(timestamp + secret)). Answer with POP3_IN_AUTH_RESULT (and the
+	 * listing on success); AUTH gets the same replies as PASS. */
 	POP3_OUT_AUTH,
 	/* Send message msg (0-based index into the listing) to the client:
 	 * "+OK" line already emitted by the core. The adapter sends the
@@ -60,6 +92,13 @@ enum pop3_out_kind {
 	POP3_OUT_LOG,
 	POP3_OUT_CLOSE,     /* close after writing what was emitted before;
 	                     * release the maildrop lock without deleting */
+	/* STLS was accepted: write every reply emitted before (the last is
+	 * "+OK Begin TLS negotiation") in plaintext, DISCARD every byte
+	 * received and not consumed by feed() (CVE-2011-0411: feed()
+	 * stopped right after the STLS line), then do the TLS handshake and
+	 * answer POP3_IN_TLS_STARTED or POP3_IN_TLS_FAILED. feed() consumes
+	 * nothing until then. */
+	POP3_OUT_STLS,
 };
 
 struct pop3_out {
@@ -67,16 +106,23 @@ struct pop3_out {
 	const char *data;          /* REPLY bytes / LOG text */
 	size_t len;
 	const char *user;          /* AUTH */
-	const char *pass;          /* AUTH (USER/PASS); wiped by the core after */
+	const char *pass;          /* AUTH (USER/PASS, AUTH); wiped later */
 	const char *apop_digest;   /* AUTH (APOP): 32 lower-case hex digits */
 	const char *apop_timestamp;/* AUTH (APOP): the greeting's "<...>" */
 	size_t msg;                /* SEND_MSG */
 	long top_lines;            /* SEND_MSG: -1 = whole message (RETR) */
 	const size_t *del_idx;     /* UPDATE */
 	size_t ndel;               /* UPDATE */
+	/* AUTH: "PLAIN" or "LOGIN" when the credentials come from a SASL
+	 * exchange (user = the authentication identity, at most 255 octets
+	 * of UTF-8 without controls; pass = the password, no NUL); NULL for
+	 * USER/PASS and APOP. */
+	const char *mech;
 };
 /* Pointers inside a pop3_out live until the next call into the session.
- * (The core keeps user/pass itself until AUTH is answered, then wipes.) */
+ * (The core keeps user/pass itself until AUTH is answered, then wipes;
+ * a TIMEOUT or SHUTDOWN that closes the session wipes them too, so copy
+ * them before calling in again.) */
 
 /* One message of the locked maildrop, as listed at login. */
 struct pop3_msg_info {
@@ -92,17 +138,28 @@ enum pop3_in_kind {
 	 * UPDATE. While SEND_MSG is pending: CLOSE only (no line inside the
 	 * message; stop sending). While UPDATE is pending: ignored, its
 	 * answer closes. While AUTH is pending: closes at once; the late
-	 * answer is ignored, so release a lock taken for it on CLOSE. */
+	 * answer is ignored, so release a lock taken for it on CLOSE. While
+	 * STLS is pending (handshake): CLOSE only, no reply (plaintext would
+	 * corrupt the handshake); a late TLS answer is ignored. */
 	POP3_IN_TIMEOUT,
 	/* Server stopping: "-ERR [SYS/TEMP] server shutting down" and CLOSE,
 	 * without UPDATE. Deferred until a pending AUTH, SEND_MSG or UPDATE
-	 * is answered (an answered AUTH then gets this reply instead). */
+	 * is answered (an answered AUTH then gets this reply instead).
+	 * During the STLS handshake: CLOSE at once, no reply. */
 	POP3_IN_SHUTDOWN,
+	/* The STLS handshake succeeded: the session is now in TLS and still
+	 * in AUTHORIZATION (RFC 2595 4); a USER name given before is
+	 * forgotten; no new greeting. The error and failed-login counts are
+	 * kept. */
+	POP3_IN_TLS_STARTED,
+	/* The handshake failed: CLOSE, without a reply. */
+	POP3_IN_TLS_FAILED,
 };
 
 enum pop3_auth_result {
 	POP3_AUTH_OK,              /* listing in msgs/nmsgs */
-	POP3_AUTH_BAD,             /* -ERR [AUTH] (same for unknown user) */
+	POP3_AUTH_BAD,             /* -ERR [AUTH] (same for unknown user);
+	                            * counts towards max_auth_failures */
 	POP3_AUTH_IN_USE,          /* -ERR [IN-USE] */
 	POP3_AUTH_TEMPFAIL,        /* -ERR [SYS/TEMP] */
 };
@@ -121,11 +178,13 @@ struct pop3_server *pop3_server_new(const struct pop3_server_cfg *cfg);
 /* Wipes any password still held; *sp becomes NULL. */
 void pop3_server_free(struct pop3_server **sp);
 /* Returns the bytes consumed (<= len). Stops after a command that made a
- * request (AUTH, SEND_MSG, UPDATE) until it is answered, after CLOSE, and
- * once about 64 KiB of replies wait undrained (so pipelined LIST floods
- * cannot grow memory). So loop: feed, drain next(), feed the rest, until
- * all is taken or feed returns 0; after input() answered a request,
- * drain and feed the kept rest again. Lines end in CRLF or a bare LF. */
+ * request (AUTH, SEND_MSG, UPDATE, STLS) until it is answered, after
+ * CLOSE, and once about 64 KiB of replies wait undrained (so pipelined
+ * LIST floods cannot grow memory). So loop: feed, drain next(), feed the
+ * rest, until all is taken or feed returns 0; after input() answered a
+ * request, drain and feed the kept rest again (but after STLS, discard
+ * it). Lines end in CRLF or a bare LF. During an AUTH exchange, the
+ * client's response lines may be LIMIT_POP3_AUTH_LINE octets long. */
 size_t pop3_server_feed(struct pop3_server *s, const uint8_t *in, size_t len);
 bool pop3_server_next(struct pop3_server *s, struct pop3_out *out);
 /* Answers the pending request, or delivers TIMEOUT/SHUTDOWN. Ignored

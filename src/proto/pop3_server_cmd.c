@@ -1,5 +1,6 @@
 /* pop3_server_cmd: the POP3 commands (RFC 1939 4-7, RFC 2449 5) as a
- * table of what is legal in which state, and one handler per command.
+ * table of what is legal in which state, and one handler per command
+ * (STLS and AUTH are in pop3_auth.c).
  * Handlers only decide: they fill a struct pop3_reply, and the formatter
  * in pop3_server.c builds the bytes. They also hold the maildrop listing
  * the adapter gave at login (sizes, unique-ids, deletion marks). Pure: no
@@ -156,6 +157,8 @@ static void copy_arg(char *dst, size_t dstsz, const struct pop3_arg *a)
 static void cmd_user(struct pop3_server *s, const struct pop3_cmd *c,
 		     struct pop3_reply *r)
 {
+	if (pop3_auth_refused(s, r, "user"))
+		return;
 	/* The parser capped the argument at LIMIT_POP3_ARG (RFC 1939 3).
 	 * No hint whether the name exists: the answer comes after PASS. */
 	copy_arg(s->user, sizeof(s->user), &c->args[0]);
@@ -166,6 +169,10 @@ static void cmd_user(struct pop3_server *s, const struct pop3_cmd *c,
 static void cmd_pass(struct pop3_server *s, const struct pop3_cmd *c,
 		     struct pop3_reply *r)
 {
+	/* Refused before TLS even without a USER: the password is on the
+	 * wire already, the client must learn why it was not taken. */
+	if (pop3_auth_refused(s, r, "pass"))
+		return;
 	/* RFC 1939 7: PASS only right after a successful USER. */
 	if (!s->have_user) {
 		pop3_reply_err(r, NULL, "USER first");
@@ -180,7 +187,7 @@ static void cmd_pass(struct pop3_server *s, const struct pop3_cmd *c,
 		BUG("pop3 password longer than the line");
 	memcpy(s->pass, c->args[0].p, c->args[0].len);
 	s->pass[c->args[0].len] = '\0';
-	s->apop = false;
+	s->method = POP3_METHOD_USER;
 	r->status = POP3_RP_NONE;
 	r->after = POP3_AFTER_AUTH;
 }
@@ -192,6 +199,8 @@ static void cmd_apop(struct pop3_server *s, const struct pop3_cmd *c,
 		pop3_reply_err(r, NULL, "APOP not available");
 		return;
 	}
+	if (pop3_auth_refused(s, r, "apop"))
+		return;
 	/* RFC 1939 7: the digest is 16 octets in hexadecimal; compare it in
 	 * lower case, whatever case the client used. */
 	const struct pop3_arg *d = &c->args[1];
@@ -214,7 +223,7 @@ static void cmd_apop(struct pop3_server *s, const struct pop3_cmd *c,
 	memcpy(s->digest, digest, sizeof(digest));
 	copy_arg(s->user, sizeof(s->user), &c->args[0]);
 	s->have_user = true;
-	s->apop = true;
+	s->method = POP3_METHOD_APOP;
 	r->status = POP3_RP_NONE;
 	r->after = POP3_AFTER_AUTH;
 }
@@ -344,13 +353,30 @@ static void cmd_capa(struct pop3_server *s, const struct pop3_cmd *c,
 		     struct pop3_reply *r)
 {
 	/* RFC 2449 5: what is available in AUTHORIZATION is announced in
-	 * both states, so the list is the same before and after login. */
-	static const char *const caps[] = {
-		"TOP",        "UIDL",       "USER",
-		"RESP-CODES", "PIPELINING", "AUTH-RESP-CODE",
+	 * both states (RFC 5034 3: SASL too, even after AUTH), so USER and
+	 * SASL are listed after login as before it; login was only possible
+	 * where they are listed. They are not listed where a password would
+	 * cross the wire in the clear (RFC 2595 2.3, RFC 5034 4). STLS only
+	 * where it is "permitted in the current state" (RFC 2595 4):
+	 * AUTHORIZATION, before TLS. */
+	bool login = pop3_auth_allowed(s);
+	bool stls = s->state == POP3_ST_AUTHORIZATION && s->stls_offered &&
+		    !s->tls;
+	const struct {
+		const char *text;
+		bool shown;
+	} caps[] = {
+		{ "TOP", true },
+		{ "UIDL", true },
+		{ "USER", login },
+		{ "RESP-CODES", true },
+		{ "PIPELINING", true },
+		{ "AUTH-RESP-CODE", true },
+		{ "SASL " SASL_MECH_LIST, login && s->sasl_offered },
+		{ "STLS", stls },
 	};
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
-		if (!pop3_server_multi(s, "%s", caps[i]))
+		if (caps[i].shown && !pop3_server_multi(s, "%s", caps[i].text))
 			return;
 	if (s->implementation[0] &&
 	    !pop3_server_multi(s, "IMPLEMENTATION %s", s->implementation))
@@ -395,6 +421,9 @@ static const struct {
 	[POP3_VERB_TOP] = { POP3_STATES_TRANS, 2, 2, cmd_top },
 	[POP3_VERB_UIDL] = { POP3_STATES_TRANS, 0, 1, cmd_uidl },
 	[POP3_VERB_CAPA] = { POP3_STATES_ANY, 0, 0, cmd_capa },
+	/* RFC 2595 4, RFC 5034 4: AUTHORIZATION only. */
+	[POP3_VERB_STLS] = { POP3_STATES_AUTH, 0, 0, pop3_auth_cmd_stls },
+	[POP3_VERB_AUTH] = { POP3_STATES_AUTH, 0, 2, pop3_auth_cmd_auth },
 };
 
 void pop3_server_command(struct pop3_server *s, const uint8_t *line, size_t len)
@@ -403,7 +432,9 @@ void pop3_server_command(struct pop3_server *s, const uint8_t *line, size_t len)
 	struct pop3_cmd c;
 	switch (pop3_cmd_parse(line, len, &c)) {
 	case POP3_CMD_OK:
-		if (!(cmds[c.verb].states & (1u << s->state)))
+		if (!pop3_auth_verb_offered(s, c.verb))
+			pop3_reply_err(&r, NULL, "unknown command");
+		else if (!(cmds[c.verb].states & (1u << s->state)))
 			pop3_reply_err(&r, NULL,
 				       "command not valid in this state");
 		else if (c.nargs < cmds[c.verb].min_args ||

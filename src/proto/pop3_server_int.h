@@ -1,6 +1,7 @@
-/* pop3_server_int: what pop3_server.c (queue, formatter, requests) and
- * pop3_server_cmd.c (the command table and its handlers) share. Private to
- * those two files; nothing else includes it. */
+/* pop3_server_int: what pop3_server.c (queue, formatter, requests),
+ * pop3_server_cmd.c (the command table and its handlers) and pop3_auth.c
+ * (STLS, AUTH, login outcomes) share. Private to those files; nothing
+ * else includes it. */
 #ifndef FACTEUR_PROTO_POP3_SERVER_INT_H
 #define FACTEUR_PROTO_POP3_SERVER_INT_H
 
@@ -10,7 +11,9 @@
 
 #include "lib/buf.h"
 #include "proto/limits.h"
+#include "proto/pop3_cmd.h"
 #include "proto/pop3_server.h"
+#include "proto/sasl.h"
 
 /* Reply bytes queued and not yet taken by next(): past this, feed()
  * stops taking commands until the adapter drains, so a pipelined flood
@@ -39,6 +42,14 @@ enum pop3_pending {
 	POP3_PEND_AUTH,
 	POP3_PEND_SEND,
 	POP3_PEND_UPDATE,
+	POP3_PEND_TLS,      /* STLS accepted, handshake under way */
+};
+
+/* How the pending (or last) login was made. */
+enum pop3_method {
+	POP3_METHOD_USER,   /* USER/PASS: user, pass */
+	POP3_METHOD_APOP,   /* APOP: user, digest */
+	POP3_METHOD_SASL,   /* AUTH: sasl.authcid, sasl.passwd */
 };
 
 struct pop3_item {
@@ -62,6 +73,12 @@ struct pop3_server {
 	bool apop_enabled;
 	size_t max_line;
 	unsigned max_errors;
+	bool tls;               /* inside TLS: implicit, or after STLS */
+	bool stls_offered;      /* cleared once TLS is active */
+	bool plaintext_auth_ok;
+	bool sasl_offered;
+	unsigned max_auth_failures;
+	unsigned auth_failures;
 
 	enum pop3_state state;
 	enum pop3_pending pending;
@@ -78,8 +95,15 @@ struct pop3_server {
 	char user[LIMIT_POP3_ARG + 1];
 	bool have_user;
 	char *pass;         /* max_line bytes; wiped once AUTH is answered */
-	bool apop;          /* the pending AUTH came from APOP */
+	enum pop3_method method;
 	char digest[POP3_DIGEST_LEN + 1];
+	/* The AUTH exchange; sasl_waiting() while a client response is
+	 * due, SASL_PHASE_DONE while its credentials are being verified. */
+	struct sasl sasl;
+	/* LIMIT_POP3_AUTH_LINE bytes, allocated while sasl_waiting() (RFC
+	 * 5034 4: responses longer than a command line); wiped after every
+	 * line, freed once the exchange is over. */
+	uint8_t *auth_line;
 
 	struct pop3_msg *msgs;
 	size_t nmsgs;
@@ -95,13 +119,16 @@ struct pop3_server {
 	bool have_cur;
 };
 
-enum pop3_status { POP3_RP_NONE, POP3_RP_OK, POP3_RP_ERR };
+/* POP3_RP_CONT: a SASL challenge, "+ text" (RFC 5034 4; text may be
+ * empty, the space is always sent). */
+enum pop3_status { POP3_RP_NONE, POP3_RP_OK, POP3_RP_ERR, POP3_RP_CONT };
 enum pop3_after {
 	POP3_AFTER_NOTHING,
 	POP3_AFTER_AUTH,
 	POP3_AFTER_SEND,
 	POP3_AFTER_UPDATE,
 	POP3_AFTER_CLOSE,
+	POP3_AFTER_STLS,
 };
 
 /* What a handler decides; pop3_server_emit() turns it into bytes and
@@ -135,6 +162,12 @@ bool pop3_server_multi(struct pop3_server *s, const char *fmt, ...)
 void pop3_server_log(struct pop3_server *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Wipes every secret the session holds: the PASS copy, the APOP digest,
+ * the SASL exchange and its response buffer. */
+void pop3_server_wipe_secrets(struct pop3_server *s);
+/* "-ERR [SYS/TEMP] server shutting down" and CLOSE. */
+void pop3_server_shutdown(struct pop3_server *s);
+
 /* pop3_server_cmd.c: handles one complete command line (no CRLF). */
 void pop3_server_command(struct pop3_server *s, const uint8_t *line,
 			 size_t len);
@@ -145,5 +178,30 @@ void pop3_listing_free(struct pop3_server *s);
 /* Messages not marked deleted, and their total size (saturating). */
 void pop3_listing_stat(const struct pop3_server *s, size_t *count,
 		       uint64_t *octets);
+
+/* pop3_auth.c: STLS, AUTH and what all logins share. */
+/* False for STLS and AUTH when the configuration does not offer them:
+ * the dispatcher then answers "-ERR unknown command". */
+bool pop3_auth_verb_offered(const struct pop3_server *s, enum pop3_verb v);
+/* Logins are allowed: in TLS, or plaintext_auth_ok. */
+bool pop3_auth_allowed(const struct pop3_server *s);
+/* When logins are not allowed, fills r with the cleartext refusal (and
+ * logs it) and returns true. method names the command for the log. */
+bool pop3_auth_refused(struct pop3_server *s, struct pop3_reply *r,
+		       const char *method);
+void pop3_auth_cmd_stls(struct pop3_server *s, const struct pop3_cmd *c,
+			struct pop3_reply *r);
+void pop3_auth_cmd_auth(struct pop3_server *s, const struct pop3_cmd *c,
+			struct pop3_reply *r);
+/* A client response line (no CRLF) while sasl_waiting(). */
+void pop3_auth_response(struct pop3_server *s, const uint8_t *line,
+			size_t len);
+/* A response line past LIMIT_POP3_AUTH_LINE: -ERR, exchange aborted. */
+void pop3_auth_line_too_long(struct pop3_server *s);
+/* Frees the response buffer once no exchange waits for a line. */
+void pop3_auth_line_release(struct pop3_server *s);
+/* The answers to POP3_OUT_AUTH and POP3_OUT_STLS. */
+void pop3_auth_result(struct pop3_server *s, const struct pop3_in *in);
+void pop3_auth_tls_started(struct pop3_server *s);
 
 #endif
