@@ -19,6 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pop3_server_cfg cfg = {
 		.hostname = "mx.test", .apop_unique = "1.2.3", .apop_enabled = true,
 		.max_cmd_line = 255, .max_errors = 10, .implementation = "facteur-fuzz",
+		.stls_offered = rule & 1, .plaintext_auth_ok = (rule & 2) != 0,
+		.sasl_offered = (rule & 4) != 0, .tls_active = (rule & 8) != 0,
 	};
 	static const struct pop3_msg_info msgs[] = {
 		{ 120, "uid-one" }, { 5000, "uid-two" }, { 2, "uid-three" },
@@ -65,6 +67,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						abort();
 				in.kind = POP3_IN_UPDATE_RESULT;
 				in.result = (rule++ & 1) ? 0 : -1;
+				pop3_server_input(s, &in);
+				break;
+			case POP3_OUT_STLS:
+				in.kind = (rule++ & 1) ? POP3_IN_TLS_STARTED : POP3_IN_TLS_FAILED;
 				pop3_server_input(s, &in);
 				break;
 			case POP3_OUT_CLOSE:

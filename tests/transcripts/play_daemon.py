@@ -11,7 +11,9 @@ fill_maildir()) and runnable by hand:
 
 The daemon must follow the README's conventions (hostname mx.test, accounts
 alice@localhost/secret and bob@localhost, default limits, postmaster
-accepted). For POP3 files, alice's maildrop must hold exactly the file's M
+accepted). A comment line "# cfg: NAME" names a configuration variant the
+daemon must run with (Transcript.cfg; the caller maps names to settings).
+For POP3 files, alice's maildrop must hold exactly the file's M
 messages: with --alice-maildir the player empties that Maildir and writes
 the messages into new/ itself, as any Maildir delivery program would, in
 the LF form the store uses and without trace fields, oldest first (the
@@ -48,10 +50,11 @@ class Step:
 
 
 class Transcript:
-    def __init__(self, path, messages, steps):
+    def __init__(self, path, messages, steps, cfg=()):
         self.path = Path(path)
         self.messages = messages  # list of messages, each a list of line bytes
         self.steps = steps
+        self.cfg = list(cfg)      # names from "# cfg: a, b" comment lines
 
     @property
     def name(self):
@@ -108,10 +111,15 @@ def parse(path):
         lines.pop()
     messages = []
     steps = []
+    cfg = []
     for lineno, line in enumerate(lines, 1):
         where = f"{path}:{lineno}"
         if line.endswith(b"\r"):
             line = line[:-1]
+        m = re.match(rb"^# cfg:(.*)$", line)
+        if m:
+            cfg += [c.strip().decode() for c in m.group(1).split(b",") if c.strip()]
+            continue
         if line == b"" or line.startswith(b"#"):
             continue
         if line == b"CLOSED":
@@ -146,7 +154,7 @@ def parse(path):
             steps.append(Step(lineno, "expect", text))
     if not steps or steps[0].kind not in ("expect", "prefix"):
         raise TranscriptError(f"{path}: the first session line must be S: (the greeting)")
-    return Transcript(path, messages, steps)
+    return Transcript(path, messages, steps, cfg)
 
 
 # --------------------------------------------------------------- maildrop

@@ -1,7 +1,13 @@
 /* A test driver for the pure POP3 core: feeds input in chosen chunks,
  * drains every output item, answers requests at once and records what it
  * saw as one string: reply bytes verbatim, requests as "{...}" markers.
- * Shared by the pop3 unit tests (header-only, static functions). */
+ * Shared by the pop3 unit tests (header-only, static functions).
+ *
+ * STLS is answered TLS_STARTED ("{STLS}"; TLS_FAILED when tls_fail) as
+ * if the client waited for the +OK, did the handshake and only then sent
+ * the rest: drv_feed() keeps feeding after it, so every split gives the
+ * same output. The CVE-2011-0411 discard is tested without the driver.
+ * AUTH (USER/PASS, APOP, SASL) is answered by drv_answer_auth(). */
 #ifndef FACTEUR_TESTS_POP3_DRIVER_H
 #define FACTEUR_TESTS_POP3_DRIVER_H
 
@@ -22,6 +28,8 @@ struct drv {
 	bool closed;          /* CLOSE seen */
 	bool stalled;         /* feed took nothing while open */
 	int update_result;    /* answer to UPDATE */
+	bool tls_fail;        /* answer STLS with TLS_FAILED */
+	char secret[64];      /* the last password seen, for the log check */
 	size_t consumed;      /* bytes feed() took in total */
 	uint32_t rng;
 };
@@ -51,7 +59,14 @@ static void drv_answer_auth(struct drv *d, const struct pop3_out *o)
 	struct pop3_in in = { .kind = POP3_IN_AUTH_RESULT, .result = POP3_AUTH_BAD };
 	const char *u = o->user;
 	if (o->pass) {
-		buf_printf(&d->got, "{AUTH %s %s}", u, o->pass);
+		if (o->apop_digest)
+			drv_fail("AUTH with both pass and digest");
+		if (o->mech)
+			buf_printf(&d->got, "{AUTH %s %s %s}", o->mech, u, o->pass);
+		else
+			buf_printf(&d->got, "{AUTH %s %s}", u, o->pass);
+		if (strlen(o->pass) >= 4 && strlen(o->pass) < sizeof(d->secret))
+			memcpy(d->secret, o->pass, strlen(o->pass) + 1);
 		if (strcmp(o->pass, "secret") == 0) {
 			if (strcmp(u, "alice") == 0 || strcmp(u, "alice@localhost") == 0) {
 				in.result = POP3_AUTH_OK;
@@ -66,7 +81,7 @@ static void drv_answer_auth(struct drv *d, const struct pop3_out *o)
 			}
 		}
 	} else {
-		if (!o->apop_digest || !o->apop_timestamp)
+		if (!o->apop_digest || !o->apop_timestamp || o->mech)
 			drv_fail("AUTH without pass or digest");
 		buf_printf(&d->got, "{APOP %s %s}", u, o->apop_digest);
 		if (strcmp(u, "mrose") == 0 && strcmp(o->apop_digest, DRV_MROSE_DIGEST) == 0 &&
@@ -94,9 +109,11 @@ static void drv_drain(struct drv *d)
 			const char *eol = memchr(o.data, '\n', o.len);
 			if ((size_t)(eol - o.data) + 1 > 512)
 				drv_fail("status line over 512 octets");
+			/* "+ " is a SASL challenge (RFC 5034 4). */
 			if (!(o.len >= 3 && memcmp(o.data, "+OK", 3) == 0) &&
-			    !(o.len >= 4 && memcmp(o.data, "-ERR", 4) == 0))
-				drv_fail("reply is neither +OK nor -ERR");
+			    !(o.len >= 4 && memcmp(o.data, "-ERR", 4) == 0) &&
+			    !(o.len >= 2 && memcmp(o.data, "+ ", 2) == 0))
+				drv_fail("reply is neither +OK, -ERR nor +");
 			buf_append(&d->got, o.data, o.len);
 			break;
 		}
@@ -104,6 +121,8 @@ static void drv_drain(struct drv *d)
 			if (memchr(o.data, '\n', o.len) || memchr(o.data, '\r', o.len) ||
 			    strlen(o.data) != o.len)
 				drv_fail("log text not one line");
+			if (d->secret[0] && strstr(o.data, d->secret))
+				drv_fail("a password in a log line");
 			buf_append(&d->logs, o.data, o.len);
 			buf_append(&d->logs, "\n", 1);
 			break;
@@ -130,6 +149,13 @@ static void drv_drain(struct drv *d)
 			buf_append_str(&d->got, "{CLOSE}");
 			d->closed = true;
 			break;
+		case POP3_OUT_STLS: {
+			buf_append_str(&d->got, "{STLS}");
+			struct pop3_in in = { .kind = d->tls_fail ? POP3_IN_TLS_FAILED
+								  : POP3_IN_TLS_STARTED };
+			pop3_server_input(d->s, &in);
+			break;
+		}
 		}
 	}
 }

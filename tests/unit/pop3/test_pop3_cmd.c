@@ -40,6 +40,21 @@ static const struct cmd_case cases[] = {
 	{ L("QUIT"), POP3_CMD_OK, POP3_VERB_QUIT, 0, NULL, NULL },
 	{ L("DELE 3"), POP3_CMD_OK, POP3_VERB_DELE, 1, "3", NULL },
 	{ L("RETR 3"), POP3_CMD_OK, POP3_VERB_RETR, 1, "3", NULL },
+	/* RFC 2595 4, RFC 5034 4. */
+	{ L("STLS"), POP3_CMD_OK, POP3_VERB_STLS, 0, NULL, NULL },
+	{ L("stls x"), POP3_CMD_OK, POP3_VERB_STLS, 1, "x", NULL },
+	{ L("AUTH"), POP3_CMD_OK, POP3_VERB_AUTH, 0, NULL, NULL },
+	{ L("auth plain"), POP3_CMD_OK, POP3_VERB_AUTH, 1, "plain", NULL },
+	{ L("AUTH PLAIN ="), POP3_CMD_OK, POP3_VERB_AUTH, 2, "PLAIN", "=" },
+	/* The initial response is bounded by the line only. */
+	{ L("AUTH PLAIN AGFsaWNlQGxvY2FsaG9zdABzZWNyZXQtc2VjcmV0LXNlY3JldA=="),
+	  POP3_CMD_OK, POP3_VERB_AUTH, 2, "PLAIN",
+	  "AGFsaWNlQGxvY2FsaG9zdABzZWNyZXQtc2VjcmV0LXNlY3JldA==" },
+	/* ... but not the mechanism, nor a third argument. */
+	{ L("AUTH 01234567890123456789012345678901234567890 x"),
+	  POP3_CMD_ARG_TOO_LONG, 0, 0, NULL, NULL },
+	{ L("AUTH PLAIN abcd efgh"), POP3_CMD_TOO_MANY_ARGS, 0, 0, NULL, NULL },
+	{ L("AUTH PLAIN ab\tcd"), POP3_CMD_BAD_CHAR, 0, 0, NULL, NULL },
 	/* PASS: the rest of the line, spaces included (RFC 1939 7 notes). */
 	{ L("PASS secret"), POP3_CMD_OK, POP3_VERB_PASS, 1, "secret", NULL },
 	{ L("pass two words "), POP3_CMD_OK, POP3_VERB_PASS, 1, "two words ", NULL },
@@ -57,8 +72,7 @@ static const struct cmd_case cases[] = {
 	{ L(" STAT"), POP3_CMD_UNKNOWN, 0, 0, NULL, NULL },
 	{ L("STATS"), POP3_CMD_UNKNOWN, 0, 0, NULL, NULL },
 	{ L("ST"), POP3_CMD_UNKNOWN, 0, 0, NULL, NULL },
-	{ L("AUTH PLAIN"), POP3_CMD_UNKNOWN, 0, 0, NULL, NULL },
-	{ L("STLS"), POP3_CMD_UNKNOWN, 0, 0, NULL, NULL },
+	{ L("STARTTLS"), POP3_CMD_UNKNOWN, 0, 0, NULL, NULL },
 	{ L("HELO x"), POP3_CMD_UNKNOWN, 0, 0, NULL, NULL },
 	{ L("RETR\t1"), POP3_CMD_BAD_CHAR, 0, 0, NULL, NULL },
 	{ L("USER a\rb"), POP3_CMD_BAD_CHAR, 0, 0, NULL, NULL },
@@ -105,6 +119,8 @@ static void test_verb_names(void **state)
 	(void)state;
 	assert_string_equal(pop3_verb_name(POP3_VERB_TOP), "TOP");
 	assert_string_equal(pop3_verb_name(POP3_VERB_CAPA), "CAPA");
+	assert_string_equal(pop3_verb_name(POP3_VERB_STLS), "STLS");
+	assert_string_equal(pop3_verb_name(POP3_VERB_AUTH), "AUTH");
 	assert_string_equal(pop3_verb_name(POP3_VERB_COUNT), "?");
 }
 

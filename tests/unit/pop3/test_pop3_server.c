@@ -26,6 +26,9 @@ static struct pop3_server_cfg make_cfg(enum cfg_kind k)
 		.max_cmd_line = LIMIT_POP3_CMD_LINE,
 		.max_errors = LIMIT_POP3_ERRORS,
 		.implementation = "facteur 0.1.0",
+		/* As the adapter sets it for a loopback client; the cleartext
+		 * refusal and TLS are test_pop3_auth.c's. */
+		.plaintext_auth_ok = true,
 	};
 	switch (k) {
 	case CFG_PLAIN:
@@ -37,6 +40,8 @@ static struct pop3_server_cfg make_cfg(enum cfg_kind k)
 		break;
 	case CFG_FEW_ERRORS:
 		c.max_errors = 3;
+		/* so that the error limit is reached first */
+		c.max_auth_failures = 10;
 		break;
 	}
 	return c;
@@ -116,8 +121,12 @@ static const struct srv_case cases[] = {
 	{ "capa_in_authorization", CFG_PLAIN, "CAPA\r\n", CAPA_REPLY, 0 },
 	{ "capa_with_argument_is_err", CFG_PLAIN, "CAPA x\r\n",
 	  "-ERR wrong number of arguments for CAPA\r\n", 0 },
-	{ "unknown_commands", CFG_PLAIN, "HELO x\r\nAUTH\r\nSTLS\r\n\r\nXYZZY\r\n",
+	{ "unknown_commands", CFG_PLAIN, "HELO x\r\nEHLO\r\nSTARTTLS\r\n\r\nXYZZY\r\n",
 	  UNKNOWN UNKNOWN UNKNOWN UNKNOWN UNKNOWN, 0 },
+	/* Not configured, not implemented: in any state (RFC 2449 5). */
+	{ "stls_and_auth_not_offered_are_unknown", CFG_PLAIN,
+	  "STLS\r\nAUTH\r\nAUTH PLAIN\r\n" LOGIN "STLS\r\nAUTH PLAIN\r\n",
+	  UNKNOWN UNKNOWN UNKNOWN LOGGED_IN UNKNOWN UNKNOWN, 0 },
 	{ "control_characters_are_err", CFG_PLAIN, "US\x01R a\r\nRETR\t1\r\n",
 	  "-ERR invalid character in command\r\n-ERR invalid character in command\r\n", 0 },
 	{ "apop_disabled_is_err", CFG_PLAIN,

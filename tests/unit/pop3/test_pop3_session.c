@@ -25,6 +25,7 @@ static struct pop3_server_cfg plain_cfg(void)
 		.max_cmd_line = LIMIT_POP3_CMD_LINE,
 		.max_errors = LIMIT_POP3_ERRORS,
 		.implementation = "facteur 0.1.0",
+		.plaintext_auth_ok = true, /* as for a loopback client */
 	};
 	return c;
 }
@@ -264,6 +265,9 @@ static void collect(struct pop3_server *s, struct buf *got)
 			break;
 		case POP3_OUT_CLOSE:
 			buf_append_str(got, "{CLOSE}");
+			break;
+		case POP3_OUT_STLS:
+			buf_append_str(got, "{STLS}");
 			break;
 		}
 	}
@@ -568,16 +572,18 @@ static void test_listing_sanitised(void **state)
 }
 
 /* Configuration values are cleaned: status lines stay within RFC 2449's
- * 512 octets, defaults fill zeros, no IMPLEMENTATION without text. */
+ * 512 octets, defaults fill zeros, no IMPLEMENTATION without text. A
+ * zeroed cfg is the safe one: no login without TLS, so no USER in CAPA. */
 static void test_config_cleaned(void **state)
 {
 	(void)state;
 	struct pop3_server_cfg cfg = { 0 };
 	struct drv d;
 	drv_init(&d, &cfg, 1);
-	drv_feed(&d, "CAPA\r\n", 6, DRV_WHOLE);
-	expect_got(&d, GREET "+OK Capability list follows\r\nTOP\r\nUIDL\r\nUSER\r\n"
-			     "RESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\n.\r\n",
+	drv_feed(&d, "CAPA\r\nUSER alice\r\n", 18, DRV_WHOLE);
+	expect_got(&d, GREET "+OK Capability list follows\r\nTOP\r\nUIDL\r\n"
+			     "RESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\n.\r\n"
+			     "-ERR [AUTH] Cleartext authentication not allowed\r\n",
 		   "zero config");
 	drv_clear(&d);
 

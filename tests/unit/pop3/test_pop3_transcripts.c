@@ -6,7 +6,20 @@
  * the M<n> messages with LF line ends, as the store keeps them; RETR/TOP
  * content goes through pop3_body; UPDATE succeeds. Each file runs three
  * ways: every send fed whole, one byte at a time, and in random splits
- * (fixed seed). */
+ * (fixed seed).
+ *
+ * The session is configured as the daemon configures one from a loopback
+ * client: USER/PASS allowed without TLS (plaintext_auth_ok); no STLS and
+ * no SASL, so CAPA lists what the files written before them expect. A
+ * comment line "# cfg: NAME[, NAME]" (an ordinary comment to the README's
+ * format; play_daemon.py reads it too) selects a variant:
+ *   auth-plaintext  AUTH offered (sasl_offered), allowed without TLS;
+ *   no-cleartext    AUTH offered, no login without TLS (plaintext_auth_ok
+ *                   false) and no TLS configured either, as the daemon
+ *                   with "cleartext_auth_networks = none" and no
+ *                   certificate (the integration harness has none).
+ * Failed logins: auth_failures.txt, older than the limit, makes three
+ * and logs in, so this player allows TRANSCRIPT_AUTH_FAILURES. */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +38,7 @@
 
 #define MAX_MSGS 32
 #define MAX_FILES 256
+#define TRANSCRIPT_AUTH_FAILURES 5
 
 enum step_kind { STEP_SEND, STEP_S, STEP_CLOSED };
 enum feed_mode { FEED_WHOLE, FEED_BYTES, FEED_RANDOM };
@@ -43,6 +57,8 @@ struct script {
 	size_t nmsgs;
 	struct step *steps;
 	size_t nsteps;
+	bool sasl;          /* "# cfg: auth-plaintext" or "no-cleartext" */
+	bool no_cleartext;  /* "# cfg: no-cleartext" */
 };
 
 struct player {
@@ -151,6 +167,26 @@ static bool tagged(const char *line, const char *tag, const char **text)
 	return true;
 }
 
+/* "# cfg: a, b": the variants named in the header comment. */
+static void cfg_line(struct script *sc, const char *names, int lineno)
+{
+	while (*names) {
+		names += strspn(names, " ,");
+		size_t n = strcspn(names, " ,");
+		if (n == 0)
+			break;
+		if (n == 14 && strncmp(names, "auth-plaintext", n) == 0) {
+			sc->sasl = true;
+		} else if (n == 12 && strncmp(names, "no-cleartext", n) == 0) {
+			sc->sasl = true;
+			sc->no_cleartext = true;
+		} else {
+			die(sc, lineno, "unknown cfg variant");
+		}
+		names += n;
+	}
+}
+
 static void script_load(struct script *sc, const char *path)
 {
 	memset(sc, 0, sizeof(*sc));
@@ -171,6 +207,10 @@ static void script_load(struct script *sc, const char *path)
 		if (len > 0 && line[len - 1] == '\r')
 			line[--len] = '\0';
 		const char *text = "";
+		if (strncmp(line, "# cfg:", 6) == 0) {
+			cfg_line(sc, line + 6, lineno);
+			continue;
+		}
 		if (len == 0 || line[0] == '#')
 			continue;
 		if (line[0] == 'M' && line[1] >= '1' && line[1] <= '9') {
@@ -261,6 +301,10 @@ static void drain(struct player *p)
 		case POP3_OUT_CLOSE:
 			p->closed = true;
 			break;
+		case POP3_OUT_STLS:
+			/* Neither player can do a TLS handshake. */
+			die(p->sc, 0, "STLS accepted in a transcript");
+			break;
 		}
 	}
 }
@@ -302,6 +346,9 @@ static void play(const struct script *sc, enum feed_mode mode)
 		.max_cmd_line = LIMIT_POP3_CMD_LINE,
 		.max_errors = LIMIT_POP3_ERRORS,
 		.implementation = "facteur " FACTEUR_VERSION,
+		.plaintext_auth_ok = !sc->no_cleartext,
+		.sasl_offered = sc->sasl,
+		.max_auth_failures = TRANSCRIPT_AUTH_FAILURES,
 	};
 	struct player p = { .sc = sc, .mode = mode, .rng = 42 };
 	buf_init(&p.in, 0);
