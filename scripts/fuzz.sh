@@ -34,8 +34,8 @@ for t in fuzz_smtp_server fuzz_smtp_addr fuzz_pop3_server fuzz_pop3_body fuzz_ba
 	esac
 	echo "== $t: ${SECONDS_PER}s"
 	# shellcheck disable=SC2086
-	if ! "$B/$t" $dict -max_total_time="$SECONDS_PER" -max_len=8192 -timeout=10 \
-		-rss_limit_mb=2048 -print_final_stats=1 "$B/corpus-$t" > "$B/$t.log" 2>&1; then
+	if ! "$B/tests/fuzz/$t" $dict -max_total_time="$SECONDS_PER" -max_len=8192 -timeout=10 \
+		-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$B/$t-" "$B/corpus-$t" > "$B/$t.log" 2>&1; then
 		echo "FAILED: $t (see $B/$t.log)"
 		tail -40 "$B/$t.log"
 		failed=1

@@ -11,7 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > 4096)
 		return 0;
-	uint8_t *out = malloc(BASE64_DECODED_MAX(size));
+	/* Large enough for decoding the input and for decoding its encoding. */
+	uint8_t *out = malloc(BASE64_DECODED_MAX(BASE64_ENCODED_SIZE(size)));
 	char *enc = malloc(BASE64_ENCODED_SIZE(size));
 	size_t n;
 	if (!out || !enc)
