@@ -9,8 +9,8 @@
  * (fixed seed).
  *
  * The session is configured as the daemon configures one from a loopback
- * client: USER/PASS allowed without TLS (plaintext_auth_ok); no STLS and
- * no SASL, so CAPA lists what the files written before them expect. A
+ * client: USER/PASS and AUTH (SASL) allowed without TLS (plaintext_auth_ok,
+ * sasl_offered); no STLS (the transcript daemon runs without TLS). A
  * comment line "# cfg: NAME[, NAME]" (an ordinary comment to the README's
  * format; play_daemon.py reads it too) selects a variant:
  *   auth-plaintext  AUTH offered (sasl_offered), allowed without TLS;
@@ -347,7 +347,7 @@ static void play(const struct script *sc, enum feed_mode mode)
 		.max_errors = LIMIT_POP3_ERRORS,
 		.implementation = "facteur " FACTEUR_VERSION,
 		.plaintext_auth_ok = !sc->no_cleartext,
-		.sasl_offered = sc->sasl,
+		.sasl_offered = true, /* as the daemon always offers it */
 		.max_auth_failures = TRANSCRIPT_AUTH_FAILURES,
 	};
 	struct player p = { .sc = sc, .mode = mode, .rng = 42 };
