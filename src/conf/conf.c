@@ -49,6 +49,7 @@ enum conf_type {
 	CT_BOOL,
 	CT_LOG_LEVEL,
 	CT_USER,
+	CT_TRANSCRIPT,
 };
 
 struct conf_key {
@@ -94,6 +95,7 @@ static const struct conf_key keys[] = {
 	{ "auth_fail_delay", CT_MILLIS, offsetof(struct conf, auth_fail_delay_ms), 0, 60000 },
 	UINT_KEY(workers, 1, 256),
 	{ "user", CT_USER, 0, 0, 0 },
+	{ "transcript", CT_TRANSCRIPT, 0, 0, 0 },
 	{ "log_level", CT_LOG_LEVEL, 0, 0, 0 },
 };
 
@@ -488,6 +490,28 @@ static int apply(struct conf *c, const struct conf_key *k, char *v, char *msg, s
 			return -1;
 		}
 		return 0;
+	case CT_TRANSCRIPT: {
+		unsigned mask = 0;
+		if (!strcasecmp(v, "all")) {
+			mask = (1u << LISTEN_PROTOS) - 1;
+		} else if (strcasecmp(v, "none") != 0) {
+			char *cur = v, *tok;
+			while ((tok = next_item(&cur)) != NULL) {
+				int found = -1;
+				for (int i = 0; i < LISTEN_PROTOS; i++)
+					if (!strcasecmp(tok, listener_proto_names[i]))
+						found = i;
+				if (found < 0) {
+					snprintf(msg, msglen, "expected none, all, or a list of smtp, pop3, "
+						 "submission, smtps, pop3s");
+					return -1;
+				}
+				mask |= 1u << found;
+			}
+		}
+		c->transcript_mask = mask;
+		return 0;
+	}
 	case CT_USER:
 		/* A system account name: checked against the user database when
 		 * the server starts (conf_parse stays pure). */
@@ -888,6 +912,15 @@ bool conf_format(const struct conf *c, struct buf *out)
 		case CT_POSTMASTER:
 		case CT_LISTEN:
 		case CT_NETS:
+			break;
+		case CT_TRANSCRIPT:
+			ok = buf_append_str(out, "transcript = ");
+			if (ok && !c->transcript_mask)
+				ok = buf_append_str(out, "none");
+			for (int p = 0, nt = 0; ok && p < LISTEN_PROTOS; p++)
+				if (c->transcript_mask & (1u << p))
+					ok = buf_printf(out, "%s%s", nt++ ? ", " : "", listener_proto_names[p]);
+			ok = ok && buf_append_byte(out, '\n');
 			break;
 		case CT_USER:
 			if (c->user && *c->user)

@@ -68,6 +68,10 @@ struct conf {
 	                              * allowed); 1000 */
 	unsigned workers;            /* workers: disk worker threads, 1..256; 4 */
 	int log_level;               /* log_level = error|warn|info|debug (enum log_level); info */
+	unsigned transcript_mask;    /* transcript = none|all|smtp, pop3, submission, smtps,
+	                              * pop3s: log whole sessions (C:/S: lines, secrets
+	                              * redacted, bodies as sizes) on those listeners;
+	                              * bit (1 << enum listener_proto); none */
 	char *user;                  /* user: started as root, run as this account once the
 	                              * ports are bound; "" (default): stay as started */
 	char *tls_cert;              /* tls_cert: PEM chain; default <data_dir>/tls/cert.pem */

@@ -17,6 +17,7 @@
 
 #include "tls/tls.h"
 
+#include "lib/escape.h"
 #include "lib/log.h"
 
 /* Open sessions per client address, for max_connections_per_ip. */
@@ -464,4 +465,20 @@ size_t conn_output_pending(const struct conn *c)
 	if (under)
 		n += evbuffer_get_length(bufferevent_get_output(under));
 	return n;
+}
+
+void conn_log_reply(const struct conn *c, const char *data, size_t len)
+{
+	while (len) {
+		const char *nl = memchr(data, '\n', len);
+		size_t n = nl ? (size_t)(nl - data) + 1 : len;
+		size_t show = n;
+		while (show && (data[show - 1] == '\n' || data[show - 1] == '\r'))
+			show--;
+		char esc[700];
+		escape_log(esc, sizeof esc, (const uint8_t *)data, show);
+		log_info("%s %s S: %s", c->ops->proto, c->id, esc);
+		data += n;
+		len -= n;
+	}
 }

@@ -80,5 +80,7 @@ void conn_progress(struct conn *c, unsigned seconds);
 /* Pause/resume reading from the socket (back-pressure). */
 void conn_read_enable(struct conn *c, bool on);
 size_t conn_output_pending(const struct conn *c);
+/* Session transcripts: logs each line of a reply as "S: <line>". */
+void conn_log_reply(const struct conn *c, const char *data, size_t len);
 
 #endif

@@ -460,6 +460,8 @@ static void drain_outputs(struct conn *c)
 		switch (out.kind) {
 		case POP3_OUT_REPLY:
 			conn_write(c, out.data, out.len);
+			if (pc->cfg.transcript)
+				conn_log_reply(c, out.data, out.len);
 			/* RFC 1939 3: the autologout timer covers a client that
 			 * trickles a command without ever finishing it. */
 			conn_progress(c, c->srv->conf->pop3_timeout);
@@ -631,6 +633,7 @@ void pop3_conn_accept(struct server *srv, enum listener_proto listener, int fd,
 		.plaintext_auth_ok = c->cleartext_auth_ok,
 		.sasl_offered = true,
 		.max_auth_failures = cf->max_auth_failures,
+		.transcript = (cf->transcript_mask >> listener) & 1,
 	};
 	pc->core = pop3_server_new(&pc->cfg);
 	if (!pc->core) {

@@ -310,6 +310,8 @@ static void drain_outputs(struct conn *c)
 		switch (out.kind) {
 		case SMTP_OUT_REPLY:
 			conn_write(c, out.data, out.len);
+			if (sc->cfg.transcript)
+				conn_log_reply(c, out.data, out.len);
 			sc->replied = true;
 			break;
 		case SMTP_OUT_LOG:
@@ -465,6 +467,7 @@ void smtp_conn_accept(struct server *srv, enum listener_proto listener, int fd,
 		.auth_plaintext_ok = c->cleartext_auth_ok,
 		.submission = listener == LISTEN_SUBMISSION || listener == LISTEN_SMTPS,
 		.max_auth_failures = cf->max_auth_failures,
+		.transcript = (cf->transcript_mask >> listener) & 1,
 	};
 	c->proto = sc;
 	sc->core = smtp_server_new(&sc->cfg);

@@ -260,6 +260,8 @@ void pop3_auth_response(struct pop3_server *s, const uint8_t *line,
 	const char *mech = sasl_mech_name(s->sasl.mech);
 	struct pop3_reply r = { .status = POP3_RP_NONE };
 	struct sasl_result res;
+	if (s->transcript)
+		pop3_server_log(s, "C: <redacted SASL response, %zu bytes>", len);
 	/* "*" cancels (RFC 5034 4); sasl.c decodes and checks the rest. */
 	sasl_step(&s->sasl, (const char *)line, len, &res);
 	sasl_outcome(s, mech, &res, &r);

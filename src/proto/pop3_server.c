@@ -355,6 +355,7 @@ struct pop3_server *pop3_server_new(const struct pop3_server_cfg *cfg)
 	s->stls_offered = cfg->stls_offered && !cfg->tls_active;
 	s->plaintext_auth_ok = cfg->plaintext_auth_ok;
 	s->sasl_offered = cfg->sasl_offered;
+	s->transcript = cfg->transcript;
 	s->max_auth_failures = cfg->max_auth_failures
 				       ? cfg->max_auth_failures
 				       : POP3_AUTH_FAILURES_DEFAULT;

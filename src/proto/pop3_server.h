@@ -59,6 +59,9 @@ struct pop3_server_cfg {
 	 * credentials", then CLOSE. They count as client errors (max_errors)
 	 * too. 0 = POP3_AUTH_FAILURES_DEFAULT. */
 	unsigned max_auth_failures;
+	/* Log every client command line as a LOG item "C: <line>", secrets
+	 * redacted (PASS, AUTH data), for session transcripts. */
+	bool transcript;
 };
 #define POP3_AUTH_FAILURES_DEFAULT 3
 /* pop3_server_new() copies the strings, dropping controls and "<>" (and

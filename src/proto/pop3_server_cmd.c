@@ -13,6 +13,7 @@
 #include "lib/log.h"
 #include "lib/strnum.h"
 #include "proto/pop3_cmd.h"
+#include "proto/transcript.h"
 #include "proto/pop3_server_int.h"
 
 /* ---- the maildrop listing ---------------------------------------- */
@@ -430,6 +431,11 @@ void pop3_server_command(struct pop3_server *s, const uint8_t *line, size_t len)
 {
 	struct pop3_reply r = { .status = POP3_RP_NONE };
 	struct pop3_cmd c;
+	if (s->transcript) {
+		char safe[700];
+		transcript_client_line(line, len, true, safe, sizeof safe);
+		pop3_server_log(s, "C: %s", safe);
+	}
 	switch (pop3_cmd_parse(line, len, &c)) {
 	case POP3_CMD_OK:
 		if (!pop3_auth_verb_offered(s, c.verb))

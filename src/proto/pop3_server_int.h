@@ -78,6 +78,7 @@ struct pop3_server {
 	bool plaintext_auth_ok;
 	bool sasl_offered;
 	unsigned max_auth_failures;
+	bool transcript;
 	unsigned auth_failures;
 
 	enum pop3_state state;

@@ -269,6 +269,8 @@ void smtp_auth_response(struct smtp_server *s, const uint8_t *line,
 	const char *mech = sasl_mech_name(s->sasl.mech);
 	struct sasl_result r;
 	struct smtp_answer a = {0};
+	if (s->transcript)
+		smtp_session_log(s, "C: <redacted SASL response, %zu bytes>", len);
 	sasl_step(&s->sasl, (const char *)line, len, &r);
 	sasl_outcome(s, mech, &r, &a);
 	smtp_session_answer(s, &a);

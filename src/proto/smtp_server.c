@@ -287,6 +287,7 @@ struct smtp_server *smtp_server_new(const struct smtp_server_cfg *cfg)
 	s->auth_offered = cfg->auth_offered;
 	s->auth_plaintext_ok = cfg->auth_plaintext_ok;
 	s->submission = cfg->submission;
+	s->transcript = cfg->transcript;
 	s->max_auth_failures = cfg->max_auth_failures ? cfg->max_auth_failures
 		: SMTP_AUTH_FAILURES_DEFAULT;
 	sasl_init(&s->sasl);

@@ -55,6 +55,10 @@ struct smtp_server_cfg {
 	 * that reaches it gets its 535, then "421 4.7.0 Too many
 	 * authentication failures" and CLOSE. 0 = SMTP_AUTH_FAILURES_DEFAULT. */
 	unsigned max_auth_failures;
+	/* Log every client command line as a LOG item "C: <line>", secrets
+	 * redacted (AUTH data), for session transcripts. DATA content is not
+	 * logged; its size is. */
+	bool transcript;
 };
 #define SMTP_AUTH_FAILURES_DEFAULT 3
 

@@ -79,6 +79,7 @@ struct smtp_server {
 	bool auth_plaintext_ok;
 	bool submission;
 	unsigned max_auth_failures;
+	bool transcript;
 
 	enum smtp_state state;
 	enum smtp_pending pending;

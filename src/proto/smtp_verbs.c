@@ -16,6 +16,7 @@
 
 #include "lib/log.h"
 #include "proto/smtp_session.h"
+#include "proto/transcript.h"
 
 typedef void handler_fn(struct smtp_server *s, const struct smtp_cmd *c,
 	struct smtp_answer *a);
@@ -112,6 +113,11 @@ void smtp_verbs_dispatch(struct smtp_server *s, const uint8_t *line,
 {
 	struct smtp_answer a = {0};
 	struct smtp_cmd c;
+	if (s->transcript) {
+		char safe[700];
+		transcript_client_line(line, len, false, safe, sizeof safe);
+		smtp_session_log(s, "C: %s", safe);
+	}
 	switch (smtp_cmd_parse(line, len, &c)) {
 	case SMTP_CMD_OK: {
 		const struct verb_def *v = &verbs[c.verb];
