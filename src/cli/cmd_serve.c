@@ -241,6 +241,10 @@ int cmd_serve(int argc, char **argv)
 		evsignal_add(sigint, NULL);
 		evsignal_add(sighup, NULL);
 		event_base_dispatch(base);
+		/* A second signal while we tidy up must not kill the process
+		 * (nothing is left to stop; exit 0 as promised). */
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGINT, SIG_IGN);
 		event_free(sigterm);
 		event_free(sigint);
 		event_free(sighup);

@@ -153,7 +153,8 @@ static void start_commit(struct conn *c, struct smtp_commit *cm)
 	struct trace_info t = {
 		.mail_from = cm->mail_from, .helo = cm->helo, .peer = c->peer,
 		.hostname = c->srv->conf->hostname, .id = d->id, .for_rcpt = only,
-		.esmtp = cm->esmtp, .when = time(NULL),
+		.esmtp = cm->esmtp, .tls = cm->tls, .authenticated = cm->authenticated,
+		.when = time(NULL),
 	};
 	if (d->n == 0 || !trace_headers(&d->head, &t)) {
 		deliver_free(d);

@@ -32,7 +32,13 @@ bool trace_headers(struct buf *out, const struct trace_info *t)
 	buf_append_str(out, "])\n\tby ");
 	buf_append_str(out, t->hostname);
 	buf_append_str(out, " (facteur) with ");
+	/* RFC 3848 protocol types: ESMTP, ESMTPS (TLS), ESMTPA (AUTH),
+	 * ESMTPSA (both). */
 	buf_append_str(out, t->esmtp ? "ESMTP" : "SMTP");
+	if (t->esmtp && t->tls)
+		buf_append_byte(out, 'S');
+	if (t->esmtp && t->authenticated)
+		buf_append_byte(out, 'A');
 	buf_append_str(out, " id ");
 	buf_append_str(out, t->id);
 	if (t->for_rcpt) {

@@ -19,6 +19,8 @@ struct trace_info {
 	const char *id;         /* our id for this transaction */
 	const char *for_rcpt;   /* the recipient when there is exactly one */
 	bool esmtp;
+	bool tls;               /* RFC 3848: ESMTPS */
+	bool authenticated;     /* RFC 3848: ESMTPA / ESMTPSA */
 	time_t when;
 };
 

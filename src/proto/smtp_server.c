@@ -435,6 +435,7 @@ static void finish_data(struct smtp_server *s)
 		it->commit.body_len = blen;
 		it->commit.body_8bit = s->body_8bit;
 		it->commit.esmtp = s->ehlo;
+		it->commit.tls = s->tls;
 		it->commit.authenticated = s->authenticated;
 		it->commit.auth_user = s->auth_user;
 		s->pending = SMTP_PEND_COMMIT;

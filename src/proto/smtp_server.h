@@ -103,6 +103,7 @@ struct smtp_commit {
 	uint8_t *body;
 	size_t body_len;
 	bool body_8bit;            /* BODY=8BITMIME was given */
+	bool tls;                  /* the session is inside TLS */
 	bool authenticated;        /* the session passed AUTH */
 	const char *auth_user;     /* the account (SMTP_IN_AUTH_RESULT's user);
 	                            * NULL when not authenticated */

@@ -506,3 +506,48 @@ def test_max_connections_total(make_server):
     finally:
         for c in conns:
             c.close()
+
+
+def _trickle_until_closed(conn, data, interval, limit):
+    """Sends data one byte every interval seconds (wrapping around) until
+    the server closes or limit seconds pass; returns (elapsed, replies)."""
+    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    conn.settimeout(interval)
+    got = b""
+    t0 = time.monotonic()
+    i = 0
+    while time.monotonic() - t0 < limit:
+        try:
+            conn.sock.send(data[i % len(data) : i % len(data) + 1])
+        except OSError:
+            break
+        i += 1
+        try:
+            chunk = conn.sock.recv(4096)
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+        if not chunk:
+            break
+        got += chunk
+    return time.monotonic() - t0, got
+
+
+def test_trickled_command_line_times_out(make_server):
+    """Slowloris: a byte every 0.3 s, never a whole line, keeps the idle
+    timer alive but must not keep the session alive past smtp_timeout."""
+    srv = make_server(smtp_timeout=2)
+    with srv.smtp() as c:
+        c.ehlo()
+        elapsed, got = _trickle_until_closed(c, b"NOOP xxxxxxxxxxxxxxxx", 0.3, 10)
+    assert elapsed < 6, f"still open after {elapsed:.1f} s of trickling"
+    assert got.startswith(b"421"), got
+
+
+def test_trickled_pop3_line_times_out(make_server):
+    srv = make_server(pop3_timeout=2)
+    with srv.pop3() as p:
+        elapsed, got = _trickle_until_closed(p, b"USER alicealicealice", 0.3, 10)
+    assert elapsed < 6, f"still open after {elapsed:.1f} s of trickling"
+    assert got == b"" or got.startswith(b"-ERR"), got

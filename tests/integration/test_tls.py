@@ -326,6 +326,8 @@ def test_submission_requires_auth_and_owned_sender(tls_server):
         assert t.reply()[0] == 250
     (stored,) = srv.messages(BOB)
     assert b"Subject: submitted" in stored
+    # RFC 3848: the Received line says the message came over TLS with AUTH.
+    assert b"with ESMTPSA id" in stored
 
 
 def test_submission_with_smtplib_login(tls_server):
