@@ -163,7 +163,7 @@ static int parse(const char *text, size_t len, struct passwd_db *db,
 			cap = ncap;
 		}
 		p[np].name = strdup(name);
-		p[np].value = strndup(v, vlen);
+		p[np].value = mem_strdup(v, vlen);
 		p[np].line = lineno;
 		if (!p[np].name || !p[np].value) {
 			free(p[np].name);

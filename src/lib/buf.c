@@ -115,3 +115,15 @@ uint8_t *buf_steal(struct buf *b, size_t *len)
 	b->len = b->cap = 0;
 	return p;
 }
+
+char *mem_strdup(const void *p, size_t n)
+{
+	if (n == SIZE_MAX)
+		return NULL;
+	char *s = malloc(n + 1);
+	if (!s)
+		return NULL;
+	memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
+}

@@ -36,6 +36,9 @@ bool buf_reserve(struct buf *b, size_t n);
 void buf_consume(struct buf *b, size_t n);
 /* NUL-terminates (outside len) and returns data as a C string. */
 const char *buf_cstr(struct buf *b);
+/* A NUL-terminated malloc()ed copy of exactly n bytes of p (which need
+ * not be NUL-terminated), or NULL. Unlike strndup it never looks past n. */
+char *mem_strdup(const void *p, size_t n);
 /* Moves ownership of the storage out; *b is left empty. */
 uint8_t *buf_steal(struct buf *b, size_t *len);
 

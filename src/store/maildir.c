@@ -7,6 +7,8 @@
  * may come from other mail programs and are treated as untrusted. */
 #include "store/maildir.h"
 
+#include "lib/buf.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -121,7 +123,7 @@ static char *make_uidl(const char *name)
 	for (size_t i = 0; ok && i < len; i++)
 		ok = (unsigned char)name[i] >= 0x21 && (unsigned char)name[i] <= 0x7e;
 	if (ok)
-		return strndup(name, len);
+		return mem_strdup(name, len);
 	char d[MAILDIR_UIDL_DIGEST + 1];
 	uidl_digest(name, len, d);
 	return strdup(d);
@@ -468,7 +470,7 @@ int maildir_delete(const char *root, const struct maildir_msg *msgs,
 			continue;
 		}
 		const char *base = m->path + 4;
-		moved[nmoved] = strndup(base, maildir_name_uniq_len(base));
+		moved[nmoved] = mem_strdup(base, maildir_name_uniq_len(base));
 		if (moved[nmoved])
 			nmoved++;
 	}
