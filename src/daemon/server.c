@@ -91,7 +91,7 @@ int server_start(struct server *srv, const struct conf *c, struct event_base *ba
 	srv->accounts = accounts_new(c);
 	srv->pool = worker_pool_new(base, c->workers);
 	srv->throttle = throttle_new(c->auth_fail_delay_ms);
-	srv->listeners = calloc(c->nlisteners ? c->nlisteners : 1, sizeof *srv->listeners);
+	srv->listeners = calloc(c->nlisteners ? c->nlisteners : 1, sizeof(struct listener *));
 	srv->listen_ctx = calloc(c->nlisteners ? c->nlisteners : 1, sizeof *srv->listen_ctx);
 	if (!srv->accounts || !srv->pool || !srv->listeners || !srv->listen_ctx || !srv->throttle)
 		return -1;

@@ -182,8 +182,10 @@ static void check_rcpt(struct conn *c, const char *data, size_t len, bool authen
 		accounts_refresh(a, time(NULL));
 		switch (accounts_route(a, rcpt, path, sizeof path)) {
 		case ROUTE_LOCAL: result = SMTP_RCPT_OK; break;
-		case ROUTE_UNKNOWN_USER: result = SMTP_RCPT_UNKNOWN_USER; break;
-		case ROUTE_BAD: result = SMTP_RCPT_UNKNOWN_USER; break;
+		case ROUTE_UNKNOWN_USER:
+		case ROUTE_BAD:
+			result = SMTP_RCPT_UNKNOWN_USER;
+			break;
 		case ROUTE_FOREIGN:
 			/* Never an open relay; an authenticated user is told
 			 * honestly that relaying does not exist yet. */

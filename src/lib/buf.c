@@ -100,7 +100,7 @@ void buf_consume(struct buf *b, size_t n)
 
 const char *buf_cstr(struct buf *b)
 {
-	if (!b->data && !buf_reserve(b, 0))
+	if (!b->data && (!buf_reserve(b, 0) || !b->data))
 		return "";
 	b->data[b->len] = '\0';
 	return (const char *)b->data;

@@ -310,12 +310,12 @@ static int uidl_dedupe(struct maildir_msg *v, size_t n)
 {
 	if (n < 2)
 		return 0;
-	struct maildir_msg **p = malloc(n * sizeof *p);
+	struct maildir_msg **p = malloc(n * sizeof(struct maildir_msg *));
 	if (!p)
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		p[i] = &v[i];
-	qsort(p, n, sizeof *p, uidl_cmp);
+	qsort(p, n, sizeof(struct maildir_msg *), uidl_cmp);
 	for (size_t i = 1; i < n; i++) {
 		if (strcmp(p[i - 1]->uidl, p[i]->uidl) != 0)
 			continue;
