@@ -30,6 +30,7 @@ struct pop3_probe {
 	bool have_capa;
 	enum pop3_status status; /* of the last status line */
 	char last[300];         /* the last status line, escaped */
+	char text[300];         /* its text after "+OK "/"-ERR ", escaped */
 	size_t bare_lf;         /* lines ended by a bare LF in the last multi-line read */
 	uint64_t count, octets; /* STAT */
 	uint64_t *sizes;        /* LIST, sizes[msg - 1]; UINT64_MAX when not listed */

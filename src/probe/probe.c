@@ -66,25 +66,30 @@ bool probe_build_message(struct probe_state *st, const char *from, const char *t
 			  from, to, hex, date, st->message_id);
 }
 
-enum verdict probe_tls_verdict(const struct probe_opts *o, struct probe_state *st,
+#define DETAIL(...) \
+	do { \
+		if (r) \
+			report_detail(r, __VA_ARGS__); \
+	} while (0)
+
+enum verdict probe_tls_verdict(const struct probe_opts *o, struct report *r,
 			       const struct probe_conn *c, const char *host, bool *stop,
 			       char *reason, size_t reasonsz)
 {
 	const struct tls_info *t = &c->tls;
-	struct report *r = &st->rep;
 	const char *name = o->tlsopt.servername ? o->tlsopt.servername : host;
 	*stop = false;
-	report_detail(r, "protocol:    %s, cipher %s", t->version, t->cipher);
-	report_detail(r, "subject:     %s", t->subject[0] ? t->subject : "(no certificate)");
-	report_detail(r, "issuer:      %s", t->issuer[0] ? t->issuer : "-");
+	DETAIL("protocol:    %s, cipher %s", t->version, t->cipher);
+	DETAIL("subject:     %s", t->subject[0] ? t->subject : "(no certificate)");
+	DETAIL("issuer:      %s", t->issuer[0] ? t->issuer : "-");
 	if (t->names[0])
-		report_detail(r, "names:       %s", t->names);
+		DETAIL("names:       %s", t->names);
 	if (t->not_after[0])
-		report_detail(r, "notAfter:    %s (%s%d days)", t->not_after,
+		DETAIL("notAfter:    %s (%s%d days)", t->not_after,
 			      t->days_left < 0 ? "expired " : "in ",
 			      t->days_left < 0 ? -t->days_left : t->days_left);
-	report_detail(r, "verified:    %s", t->verified ? "yes" : "NO");
-	report_detail(r, "checked:     chain against %s, name %s",
+	DETAIL("verified:    %s", t->verified ? "yes" : "NO");
+	DETAIL("checked:     chain against %s, name %s",
 		      o->tlsopt.cafile ? o->tlsopt.cafile : "the system's trusted roots", name);
 	enum verdict v = VERDICT_PASS;
 	if (!t->verified && !o->tlsopt.insecure) {
@@ -105,7 +110,7 @@ enum verdict probe_tls_verdict(const struct probe_opts *o, struct probe_state *s
 		snprintf(reason, reasonsz, "%s, certificate verified for %s", t->version, name);
 	}
 	if (t->discarded) {
-		report_detail(r, "discarded:   %zu bytes the server sent in plaintext after "
+		DETAIL("discarded:   %zu bytes the server sent in plaintext after "
 			      "the go-ahead (they could have been injected)", t->discarded);
 		size_t n = strlen(reason);
 		snprintf(reason + n, reasonsz - n, "; %zu plaintext bytes after the go-ahead "

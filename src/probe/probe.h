@@ -51,10 +51,10 @@ void probe_pop3(const struct probe_opts *o, struct probe_state *st);
 /* ---- shared by the SMTP and POP3 drivers (probe.c) ---------------------- */
 
 /* After pconn_tls succeeded: adds the certificate and session as details
- * of the open step and returns its verdict. *stop is set when the session
- * must end before anything secret is sent (certificate not verified and
- * no --insecure). */
-enum verdict probe_tls_verdict(const struct probe_opts *o, struct probe_state *st,
+ * of the open step of r (none when r is NULL) and returns the verdict.
+ * *stop is set when the session must end before anything secret is sent
+ * (certificate not verified and no --insecure). */
+enum verdict probe_tls_verdict(const struct probe_opts *o, struct report *r,
 			       const struct probe_conn *c, const char *host, bool *stop,
 			       char *reason, size_t reasonsz);
 /* Adds a security-summary entry for a login method offered on a channel

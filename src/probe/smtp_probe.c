@@ -188,7 +188,7 @@ static bool starttls(struct smtp_probe *p)
 	}
 	bool stop;
 	char reason[512];
-	enum verdict v = probe_tls_verdict(o, p->st, &p->c, o->smtp_host, &stop, reason,
+	enum verdict v = probe_tls_verdict(o, p->r, &p->c, o->smtp_host, &stop, reason,
 					   sizeof reason);
 	report_end(p->r, v, "%s", reason);
 	if (stop)
@@ -403,7 +403,7 @@ void probe_smtp(const struct probe_opts *o, struct probe_state *st)
 		}
 		bool stop;
 		char reason[512];
-		enum verdict v = probe_tls_verdict(o, st, &p.c, o->smtp_host, &stop, reason,
+		enum verdict v = probe_tls_verdict(o, p.r, &p.c, o->smtp_host, &stop, reason,
 						   sizeof reason);
 		report_end(p.r, v, "%s", reason);
 		if (stop)
