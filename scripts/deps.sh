@@ -4,7 +4,7 @@
 #   scripts/deps.sh test    that, plus compilers, sanitizers and test clients
 set -eu
 BUILD="gcc libc6-dev meson ninja-build pkg-config libevent-dev libssl-dev libcrypt-dev openssl ca-certificates"
-TEST="$BUILD clang clang-tidy cppcheck libclang-rt-14-dev libcmocka-dev python3 python3-pytest swaks libnet-ssleay-perl curl procps"
+TEST="$BUILD clang clang-tidy cppcheck libclang-rt-14-dev libcmocka-dev python3 python3-pytest swaks libnet-ssleay-perl curl procps valgrind"
 case "${1:-build}" in
 	build) want=$BUILD ;;
 	test) want=$TEST ;;

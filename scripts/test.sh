@@ -25,6 +25,10 @@ run_suite build-gcc env CC=gcc meson setup build-gcc --buildtype=debugoptimized
 echo "== static analysis"
 scripts/lint.sh build-gcc
 
+echo "== build-gcc: unit tests under valgrind"
+meson test -C build-gcc --print-errorlogs --suite unit \
+	--wrapper 'valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite -q'
+
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 run_suite build-asan env CC=clang meson setup build-asan --buildtype=debug \

@@ -303,6 +303,8 @@ struct smtp_server *smtp_server_new(const struct smtp_server_cfg *cfg)
 	 * of an "AUTH PLAIN <secret>" line unwiped */
 	if (!buf_reserve(&s->line, s->max_cmd_line))
 		s->no_memory = true;
+	else
+		memset(s->line.data, 0, s->line.cap); /* never scanned uninitialised */
 	/* RFC 5321 4.2: the greeting carries no enhanced code (RFC 2034 3) */
 	struct buf t;
 	buf_init(&t, 0);
