@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -164,6 +165,24 @@ static int drop_privileges(const struct conf *c)
 	return 0;
 }
 
+/* Each session is a descriptor: the default soft limit (often 1024)
+ * would cap max_connections long before memory does. */
+static void raise_fd_limit(const struct conf *c)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	rlim_t want = (rlim_t)c->max_connections + 64;
+	if (rl.rlim_cur >= want || rl.rlim_cur == RLIM_INFINITY)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("server cannot raise the descriptor limit: %s", strerror(errno));
+	if (rl.rlim_cur < want)
+		log_warn("server descriptor limit %llu is below max_connections=%u",
+			 (unsigned long long)rl.rlim_cur, c->max_connections);
+}
+
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
@@ -221,6 +240,7 @@ int cmd_serve(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit(&c);
 
 	struct event_base *base = event_base_new();
 	if (!base) {
