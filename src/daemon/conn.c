@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,6 +258,11 @@ struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 		close(fd);
 		return NULL;
 	}
+	/* Replies are whole lines written once; a RETR is "+OK" then the
+	 * message from a worker. Nagle's algorithm would hold the second
+	 * write for the peer's delayed ACK (40 ms a command). */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (is_implicit_tls(listener)) {
 		/* RFC 8314 3.3: TLS from the first byte. */
 		SSL *ssl = srv->tls ? tls_ctx_new_ssl(srv->tls) : NULL;
