@@ -28,5 +28,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+int cmd_sendmail(int argc, char **argv);
 
 #endif

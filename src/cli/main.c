@@ -19,6 +19,10 @@ static const char usage[] =
 	"  config show [-c FILE]        print the effective configuration\n"
 	"  cert selfsigned [--host NAME] [--days N] [--cert FILE] [--key FILE] [-c FILE]\n"
 	"                               write a key and a self-signed certificate\n"
+	"  probe --smtp HOST[:PORT] --pop3 HOST[:PORT] [--user NAME] [--tls MODE] [--json] ...\n"
+	"                               check a server end to end, with a transcript\n"
+	"  sendmail [-t] [-f ADDR] [-F NAME] [-i] [-c FILE] [recipients...]\n"
+	"                               send the message on stdin (sendmail(8) interface)\n"
 	"\n"
 	"options:\n"
 	"  -h, --help                   show this help\n"
@@ -31,6 +35,12 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
+	/* Installed as "sendmail" (a link to facteur), behave as sendmail(8):
+	 * programs call it with sendmail's own options. */
+	const char *base = strrchr(argv[0], '/');
+	base = base ? base + 1 : argv[0];
+	if (!strcmp(base, "sendmail"))
+		return cmd_sendmail(argc, argv);
 	if (argc < 2) {
 		fputs(usage, stderr);
 		return 2;
@@ -52,6 +62,10 @@ int main(int argc, char **argv)
 		return cmd_config(argc - 1, argv + 1);
 	if (!strcmp(cmd, "cert"))
 		return cmd_cert(argc - 1, argv + 1);
+	if (!strcmp(cmd, "probe"))
+		return cmd_probe(argc - 1, argv + 1);
+	if (!strcmp(cmd, "sendmail"))
+		return cmd_sendmail(argc - 1, argv + 1);
 	fprintf(stderr, "facteur: unknown command '%s' (try facteur --help)\n", cmd);
 	return 2;
 }

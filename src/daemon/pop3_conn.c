@@ -415,6 +415,12 @@ static void update_done(struct worker_job *job)
 	if (conn_job_finished(c)) {
 		struct pop3_conn *pc = c->proto;
 		pc->waiting = false;
+		/* Release the maildrop before "+OK": a client that reconnects
+		 * as soon as it reads the reply must not find it locked. */
+		if (pc->lock_fd >= 0) {
+			maildir_unlock(pc->lock_fd);
+			pc->lock_fd = -1;
+		}
 		struct pop3_in in = { .kind = POP3_IN_UPDATE_RESULT, .result = j->result < 0 ? -1 : 0 };
 		pop3_server_input(pc->core, &in);
 		pop3_process(c);

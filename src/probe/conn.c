@@ -84,6 +84,7 @@ static int wait_fd(int fd, short events, const struct timespec *t0, double deadl
 static void fill_literal(struct probe_conn *c)
 {
 	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
 	socklen_t sl = sizeof ss;
 	char addr[INET6_ADDRSTRLEN] = "127.0.0.1";
 	snprintf(c->ehlo_literal, sizeof c->ehlo_literal, "[127.0.0.1]");
@@ -309,6 +310,23 @@ static int fill(struct probe_conn *c, double deadline)
 			return -1;
 		}
 	}
+}
+
+bool pconn_wait_close(struct probe_conn *c, int ms)
+{
+	if (c->fd < 0)
+		return true;
+	double deadline = pconn_ms(c) + ms;
+	size_t extra = probe_lines_pending(&c->lines);
+	probe_lines_discard(&c->lines);
+	int r;
+	while ((r = fill(c, deadline)) == 1) {
+		extra += probe_lines_pending(&c->lines);
+		probe_lines_discard(&c->lines);
+	}
+	if (extra)
+		pconn_note(c, "%zu bytes after the last reply, ignored", extra);
+	return r == 0;
 }
 
 void pconn_show_max(struct probe_conn *c, size_t n)

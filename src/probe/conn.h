@@ -73,6 +73,10 @@ enum pconn_read pconn_read_line(struct probe_conn *c, struct probe_line *out);
  * verification does not fail this call: see c->tls.verified. Returns 0,
  * or -1 with c->err when the handshake failed. */
 int pconn_tls(struct probe_conn *c, const struct probe_tls_opts *o, const char *host);
+/* After QUIT: waits up to ms for the server to close the connection, so
+ * that what the session held (a maildrop lock) is released before the
+ * next one. Returns true when it closed; bytes that arrive are noted. */
+bool pconn_wait_close(struct probe_conn *c, int ms);
 /* Shows at most n server lines in a row from now on (a long LIST);
  * pconn_show_all() goes back to showing all and notes what was left out. */
 void pconn_show_max(struct probe_conn *c, size_t n);

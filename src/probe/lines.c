@@ -32,8 +32,10 @@ bool probe_lines_feed(struct probe_lines *l, const uint8_t *p, size_t n)
 
 enum lines_result probe_lines_next(struct probe_lines *l, struct probe_line *out)
 {
-	const uint8_t *start = l->in.data + l->pos;
 	size_t avail = l->in.len - l->pos;
+	if (avail == 0)
+		return LINES_MORE;
+	const uint8_t *start = l->in.data + l->pos;
 	const uint8_t *lf = avail > l->scanned
 		? memchr(start + l->scanned, '\n', avail - l->scanned) : NULL;
 	if (!lf) {

@@ -169,12 +169,14 @@ enum verdict pop3p_login(struct pop3_probe *p, char *reason, size_t reasonsz)
 	bool plain_ok = sasl_has(p, "PLAIN");
 	const char *order[3];
 	size_t n = 0;
+	/* Only an APOP refusal leads to another try: the APOP secret may
+	 * differ from the password; a refused password stays refused. */
 	if (tls) {
 		if (plain_ok)
 			order[n++] = "AUTH PLAIN";
-		if (user_ok)
+		else if (user_ok)
 			order[n++] = "USER/PASS";
-		if (p->ts[0])
+		else if (p->ts[0])
 			order[n++] = "APOP";
 	} else {
 		if (p->ts[0])
@@ -196,7 +198,8 @@ enum verdict pop3p_login(struct pop3_probe *p, char *reason, size_t reasonsz)
 			 "(USER, APOP, SASL PLAIN)");
 		return VERDICT_FAIL;
 	}
-	for (size_t i = 0; i < n; i++) {
+	size_t i = 0;
+	for (;; i++) {
 		int rc = attempt(p, order[i]);
 		if (rc < 0) {
 			snprintf(reason, reasonsz, "%s: %s", order[i], p->c.err);
@@ -214,12 +217,11 @@ enum verdict pop3p_login(struct pop3_probe *p, char *reason, size_t reasonsz)
 			}
 			return clear ? VERDICT_WARN : VERDICT_PASS;
 		}
-		if (i + 1 < n)
-			pop3p_detail(p, "%s refused (%s)%s; trying %s", order[i], p->last,
-				     !strcmp(order[i], "APOP")
-					     ? ": the account may have no APOP secret, or another one"
-					     : "", order[i + 1]);
+		if (i + 1 == n || strcmp(order[i], "APOP") != 0)
+			break;
+		pop3p_detail(p, "APOP refused (%s): the account may have no APOP secret, or "
+			     "another one; trying %s", p->last, order[i + 1]);
 	}
-	snprintf(reason, reasonsz, "%s refused: %s (%s)", order[n - 1], why_refused(p), p->last);
+	snprintf(reason, reasonsz, "%s refused: %s (%s)", order[i], why_refused(p), p->last);
 	return VERDICT_FAIL;
 }

@@ -24,7 +24,7 @@ struct pop3_probe {
 	bool implicit;          /* --tls implicit */
 	bool quiet;             /* confirmation session: no steps of its own */
 	enum verdict qv;        /* quiet: the worst verdict seen */
-	char qreason[400];      /* quiet: the reason of the first FAIL */
+	char qreason[600];      /* quiet: the reason of the first FAIL */
 	char ts[256];           /* APOP timestamp from the greeting, or "" */
 	struct pop3_multi capa;
 	bool have_capa;

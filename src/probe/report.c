@@ -55,19 +55,8 @@ static void *grow(void **arr, size_t *n, size_t sz)
 	return p + (*n)++ * sz;
 }
 
-static char *vfmt(const char *fmt, va_list ap)
-{
-	struct buf b;
-	buf_init(&b, 0);
-	va_list cp;
-	va_copy(cp, ap);
-	int n = vsnprintf(NULL, 0, fmt, cp);
-	va_end(cp);
-	if (n < 0 || !buf_reserve(&b, (size_t)n + 1))
-		return NULL;
-	vsnprintf((char *)b.data, (size_t)n + 1, fmt, ap);
-	return (char *)b.data;
-}
+/* Longest reason or detail kept; longer ones are cut. */
+#define REPORT_REASON_MAX 1024
 
 void report_set_title(struct report *r, const char *title)
 {
@@ -84,8 +73,13 @@ static struct report_step *current(struct report *r)
 
 void report_begin(struct report *r, const char *name)
 {
-	if (current(r))
-		report_end(r, VERDICT_INFO, "done");
+	struct report_step *open = current(r);
+	if (open) {
+		open->reason = strdup("done");
+		if (!open->reason)
+			r->oom = true;
+		r->open = false;
+	}
 	struct report_step *s = grow((void **)&r->steps, &r->nsteps, sizeof *s);
 	if (!s) {
 		r->oom = true;
@@ -101,13 +95,15 @@ void report_begin(struct report *r, const char *name)
 
 void report_end(struct report *r, enum verdict v, const char *fmt, ...)
 {
+	char reason[REPORT_REASON_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof reason, fmt, ap);
+	va_end(ap);
 	struct report_step *s = current(r);
 	if (!s)
 		return;
-	va_list ap;
-	va_start(ap, fmt);
-	s->reason = vfmt(fmt, ap);
-	va_end(ap);
+	s->reason = strdup(reason);
 	if (!s->reason)
 		r->oom = true;
 	s->verdict = v;
@@ -116,13 +112,15 @@ void report_end(struct report *r, enum verdict v, const char *fmt, ...)
 
 void report_detail(struct report *r, const char *fmt, ...)
 {
-	struct report_step *s = current(r);
-	if (!s)
-		return;
+	char detail[REPORT_REASON_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	char *d = vfmt(fmt, ap);
+	vsnprintf(detail, sizeof detail, fmt, ap);
 	va_end(ap);
+	struct report_step *s = r->nsteps ? &r->steps[r->nsteps - 1] : NULL;
+	if (!s)
+		return;
+	char *d = strdup(detail);
 	char **slot = d ? grow((void **)&s->details, &s->ndetails, sizeof *slot) : NULL;
 	if (!slot) {
 		free(d);
@@ -232,6 +230,30 @@ static const char *exposure_name(enum exposure e)
 
 /* ---- text ------------------------------------------------------------- */
 
+static bool format_lines(const struct report_step *s, struct buf *out)
+{
+	bool ok = true;
+	for (size_t j = 0; j < s->nlines; j++) {
+		const struct report_line *l = &s->lines[j];
+		char ts[32];
+		snprintf(ts, sizeof ts, "+%.1fms", l->t_ms);
+		if (l->dir == DIR_NOTE)
+			ok &= buf_printf(out, "  %10s %s  %s\n", ts, dir_label(l->dir), l->text);
+		else
+			ok &= buf_printf(out, "  %10s %s %s  (%zu bytes%s)\n", ts, dir_label(l->dir),
+					 l->text, l->bytes, l->bare_lf ? ", bare LF" : "");
+	}
+	return ok;
+}
+
+bool report_format_transcript(const struct report *r, struct buf *out)
+{
+	bool ok = true;
+	for (size_t i = 0; i < r->nsteps; i++)
+		ok &= format_lines(&r->steps[i], out);
+	return ok;
+}
+
 bool report_format_text(const struct report *r, struct buf *out)
 {
 	bool ok = true;
@@ -240,17 +262,7 @@ bool report_format_text(const struct report *r, struct buf *out)
 	for (size_t i = 0; i < r->nsteps; i++) {
 		const struct report_step *s = &r->steps[i];
 		ok &= buf_printf(out, "\n== %s\n", s->name ? s->name : "?");
-		for (size_t j = 0; j < s->nlines; j++) {
-			const struct report_line *l = &s->lines[j];
-			char ts[32];
-			snprintf(ts, sizeof ts, "+%.1fms", l->t_ms);
-			if (l->dir == DIR_NOTE)
-				ok &= buf_printf(out, "  %10s %s  %s\n", ts, dir_label(l->dir), l->text);
-			else
-				ok &= buf_printf(out, "  %10s %s %s  (%zu bytes%s)\n", ts,
-						 dir_label(l->dir), l->text, l->bytes,
-						 l->bare_lf ? ", bare LF" : "");
-		}
+		ok &= format_lines(s, out);
 		ok &= buf_printf(out, "  %s  %s\n", verdict_name(s->verdict),
 				 s->reason ? s->reason : "");
 		for (size_t j = 0; j < s->ndetails; j++)

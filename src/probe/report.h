@@ -67,10 +67,11 @@ void report_set_title(struct report *r, const char *title);
 /* Opens a step; transcript lines and details go to it until report_end.
  * Opening a step closes an open one as INFO. */
 void report_begin(struct report *r, const char *name);
-/* Closes the open step with a verdict and a reason (printf format). */
+/* Closes the open step with a verdict and a reason (printf format, cut
+ * at 1023 bytes like details). */
 void report_end(struct report *r, enum verdict v, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Adds a detail line to the open step. */
+/* Adds a detail line to the open step, or to the last one closed. */
 void report_detail(struct report *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Adds a transcript line to the open step (or to a new "note" step when
@@ -86,6 +87,8 @@ const char *verdict_name(enum verdict v);
 
 /* Appends the report as text (protocol-analyzer style). */
 bool report_format_text(const struct report *r, struct buf *out);
+/* Appends only the transcript lines of every step (sendmail -v). */
+bool report_format_transcript(const struct report *r, struct buf *out);
 /* Appends the report as one JSON object and a newline. */
 bool report_format_json(const struct report *r, struct buf *out);
 /* Appends s as a JSON string, quotes included (RFC 8259 7). */
