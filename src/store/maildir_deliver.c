@@ -1,8 +1,9 @@
 /* maildir_deliver: writing one message into one or more Maildirs.
  *
  * Follows the Maildir protocol with an fsync at every step that a
- * "250 OK" depends on: write tmp/<name>, fsync it, link it into new/ of
- * every recipient, fsync each new/ directory, then remove the tmp name.
+ * "250 OK" depends on: write tmp/<name>, fsync it, rename it into new/
+ * (one recipient) or link it into new/ of every recipient, fsync each
+ * new/ directory, then remove the tmp name.
  * Anything that fails undoes what was linked so far, so a message is
  * either visible in every maildrop or in none, and errno survives the
  * cleanup (ENOSPC/EDQUOT become "452" upstream).
@@ -238,7 +239,12 @@ int maildir_deliver(const char *const *maildirs, size_t n,
 			close(dfd);
 			continue;
 		}
-		if (linkat(AT_FDCWD, tmppath, dfd, name, 0) == 0) {
+		/* One recipient (the common case): rename, as the Maildir
+		 * protocol has it; then there is no tmp name left to remove.
+		 * Several: a link each, and the tmp name goes at the end. */
+		int moved = n == 1 ? renameat(AT_FDCWD, tmppath, dfd, name)
+				   : linkat(AT_FDCWD, tmppath, dfd, name, 0);
+		if (moved == 0) {
 			t[i].linked = true;
 		} else if (errno == EXDEV) {
 			if (copy_into(tmppath, maildirs[i], dfd, name, err, errlen) < 0) {
@@ -263,12 +269,11 @@ int maildir_deliver(const char *const *maildirs, size_t n,
 	}
 	free(t);
 
-	/* Delivered. A leftover tmp name would only be collected by
-	 * maildir_clean_tmp, so these failures are not reported. */
-	unlink(tmppath);
-	char tmpdir[PATH_MAX];
-	if (maildir_io_join(tmpdir, sizeof tmpdir, maildirs[0], "tmp") == 0)
-		maildir_io_fsync_dir(AT_FDCWD, tmpdir);
+	/* Delivered: every new/ entry is on disk. The tmp name (several
+	 * recipients) is only an extra link: if a crash undid its removal,
+	 * maildir_clean_tmp collects it at the next start, so neither a
+	 * failure here nor an fsync of tmp/ matters to durability. */
+	unlink(tmppath); /* ENOENT after a rename: nothing to do */
 	return 0;
 
 fail_linked:;
