@@ -196,6 +196,7 @@ bool conn_open(struct conn *c)
 		return false;
 	}
 	c->fd = fd;
+	c->gen++;
 	c->st = ST_CONNECTING;
 	c->llen = 0;
 	c->cmd_len = c->cmd_off = c->tail_len = c->tail_off = 0;
@@ -321,9 +322,12 @@ static void on_line(struct conn *c, char *line, size_t len)
 	pop3_answer(c, ok, line);
 }
 
+/* Feeds what one read() returned; stops if the session ended (or a new
+ * one took its slot) on the way: the rest belonged to the old one. */
 static void feed(struct conn *c, const char *p, size_t len)
 {
-	while (len > 0 && c->st != ST_DONE) {
+	unsigned gen = c->gen;
+	while (len > 0 && c->st != ST_DONE && c->gen == gen) {
 		if (c->multi && c->multi_ok) {
 			size_t n = pop3_multi_feed(c, p, len);
 			p += n;
@@ -373,8 +377,9 @@ static void on_readable(struct conn *c)
 			return;
 		}
 		bytes_in += (unsigned long long)n;
+		unsigned gen = c->gen;
 		feed(c, scratch, (size_t)n);
-		if (c->st == ST_DONE || c->fd < 0)
+		if (c->st == ST_DONE || c->fd < 0 || c->gen != gen)
 			return;
 		if ((size_t)n < SCRATCH)
 			return;

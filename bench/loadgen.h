@@ -83,6 +83,7 @@ enum st {
 
 struct conn {
 	int fd;
+	unsigned gen;       /* bumped by conn_open: a new session in this slot */
 	int idx;            /* client number (pop3 user, smtp rcpt rotation) */
 	enum st st;
 	bool multi;         /* pop3: reading a multi-line body */

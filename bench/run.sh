@@ -145,6 +145,20 @@ pct1() { # pct1 A B: 100*A/B, one decimal
 
 proc_of() { "$BIN/benchutil" proc "$1"; }
 
+port_busy() { # port_busy PORT: is something listening on 127.0.0.1:PORT?
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+# A second run at the same time (or any other server) on our ports would
+# be measured instead of ours: refuse to start.
+check_ports() {
+	local p
+	for p in "$@"; do
+		if port_busy "$p"; then
+			die "127.0.0.1:$p is already in use (another bench/run.sh?); choose other ports with F_SMTP, F_POP3, PF_SMTP, DV_POP3"
+		fi
+	done
+}
+
 wait_port() { # wait_port PORT: until something listens on 127.0.0.1:PORT
 	local i
 	for i in $(seq 1 100); do
@@ -221,7 +235,8 @@ EOF
 start_facteur() {
 	"$FBIN" serve -c "$FD/facteur.conf" > "$FD/serve.out" 2>> "$FD/serve.err" &
 	F_PID=$!
-	wait_port "$F_SMTP" && wait_port "$F_POP3" || die "facteur did not start: $(tail -3 "$FD/serve.err")"
+	wait_port "$F_SMTP" && wait_port "$F_POP3" && kill -0 "$F_PID" 2>/dev/null ||
+		die "facteur did not start: $(tail -3 "$FD/serve.err")"
 }
 stop_facteur() { stop_pid "$F_PID" 40; [ -n "$F_PID" ] && wait "$F_PID" 2>/dev/null; F_PID=; }
 
@@ -374,7 +389,8 @@ EOF
 start_dovecot() {
 	dovecot -F -c "$DV/dovecot.conf" > "$DV/dovecot.out" 2>&1 &
 	DV_PID=$!
-	wait_port "$DV_POP3" || die "dovecot did not start: $(tail -3 "$DV/dovecot.out")"
+	wait_port "$DV_POP3" && kill -0 "$DV_PID" 2>/dev/null ||
+		die "dovecot did not start: $(tail -3 "$DV/dovecot.out")"
 }
 stop_dovecot() { stop_pid "$DV_PID" 30; [ -n "$DV_PID" ] && wait "$DV_PID" 2>/dev/null; DV_PID=; }
 
@@ -494,6 +510,7 @@ smoke() {
 	}
 	build_tools
 	find_facteur
+	check_ports "$F_SMTP" "$F_POP3"
 	line=$("$BIN/durable_ceiling" --seconds 0.5 --threads 1 --pattern rename "$W/durable" || true)
 	check durable_ceiling "$([ "$(kv "$line" ops)" -gt 0 ] && echo 0 || echo 1)" "$line"
 	facteur_conf 2
@@ -607,6 +624,7 @@ busy_now() {
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 OTHERS_START=$(busy_now)
 
+check_ports "$F_SMTP" "$F_POP3" "$PF_SMTP" "$DV_POP3"
 facteur_conf
 postfix_setup
 dovecot_setup
