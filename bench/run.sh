@@ -642,7 +642,7 @@ durable() { # durable LABEL THREADS SECONDS: both patterns
 		echo "$line" >> "$RAW"
 		t=$(kv "$line" threads)
 		record "durable_$(kv "$line" pattern)_$t" disk "$(kv "$line" ops_per_s)"
-	done < <("$BIN/durable_ceiling" --seconds "$3" --threads "$2" --pattern "${4:-rename,facteur}" --keep "$W/durable")
+	done < <("$BIN/durable_ceiling" --seconds "$3" --threads "$2" --pattern "${4:-rename,link}" --keep "$W/durable")
 }
 log "durable ceiling"
 durable start 1,4,16 2
@@ -959,15 +959,17 @@ EOF
 ### Durable-write ceiling of this disk (1 KiB, ops/s, median)
 
 \`durable_ceiling\`: write + fsync + rename into new/ + fsync new/ per
-message ("rename", 2 fsyncs), and facteur's sequence (write + fsync +
-link + fsync new/ + unlink + fsync tmp/, 3 fsyncs); one Maildir per
-writer thread. Measured at the start, in every round and at the end.
+message ("rename", 2 fsyncs: the Maildir protocol, and facteur's
+delivery to one recipient), and "link" (write + fsync + link + fsync new/
++ unlink: facteur's delivery to several recipients, with one target);
+one Maildir per writer thread. Measured at the start, in every round and
+at the end.
 
-| writers | rename | facteur's sequence |
+| writers | rename | link |
 |---|---|---|
-| 1 | $(median durable_rename_1 disk) | $(median durable_facteur_1 disk) |
-| 4 | $(median durable_rename_4 disk) | $(median durable_facteur_4 disk) |
-| 16 | $(median durable_rename_16 disk) | $(median durable_facteur_16 disk) |
+| 1 | $(median durable_rename_1 disk) | $(median durable_link_1 disk) |
+| 4 | $(median durable_rename_4 disk) | $(median durable_link_4 disk) |
+| 16 | $(median durable_rename_16 disk) | $(median durable_link_16 disk) |
 
 EOF
 	if [ -s "$W/perf-dso.txt" ]; then
