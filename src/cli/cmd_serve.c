@@ -165,14 +165,15 @@ static int drop_privileges(const struct conf *c)
 	return 0;
 }
 
-/* Each session is a descriptor: the default soft limit (often 1024)
- * would cap max_connections long before memory does. */
+/* Each session takes a socket, and a POP3 session also its maildrop's
+ * lock file: the default soft limit (often 1024) would cap
+ * max_connections long before memory does. */
 static void raise_fd_limit(const struct conf *c)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return;
-	rlim_t want = (rlim_t)c->max_connections + 64;
+	rlim_t want = 2 * (rlim_t)c->max_connections + 64;
 	if (rl.rlim_cur >= want || rl.rlim_cur == RLIM_INFINITY)
 		return;
 	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;

@@ -33,8 +33,20 @@
 
 static int mkdir_one(const char *path, mode_t mode)
 {
-	if (mkdir(path, mode) == 0)
+	if (mkdir(path, mode) == 0) {
+		/* A new directory's entry lives in its parent: sync it, or
+		 * the first message delivered under it could vanish in a
+		 * crash together with the directory. */
+		char parent[PATH_MAX];
+		const char *slash = strrchr(path, '/');
+		if (slash && slash != path && (size_t)(slash - path) < sizeof parent) {
+			memcpy(parent, path, (size_t)(slash - path));
+			parent[slash - path] = '\0';
+			if (maildir_io_fsync_dir(AT_FDCWD, parent) < 0)
+				return -1;
+		}
 		return 0;
+	}
 	if (errno != EEXIST)
 		return -1;
 	struct stat st;

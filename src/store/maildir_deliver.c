@@ -208,6 +208,7 @@ int maildir_deliver(const char *const *maildirs, size_t n,
 		goto fail_tmp;
 	}
 
+	bool renamed = false;
 	struct deliver_target *t = calloc(n, sizeof *t);
 	if (!t) {
 		maildir_io_err(err, errlen, ENOMEM, "maildir: deliver");
@@ -244,6 +245,7 @@ int maildir_deliver(const char *const *maildirs, size_t n,
 		 * Several: a link each, and the tmp name goes at the end. */
 		int moved = n == 1 ? renameat(AT_FDCWD, tmppath, dfd, name)
 				   : linkat(AT_FDCWD, tmppath, dfd, name, 0);
+		renamed = n == 1 && moved == 0;
 		if (moved == 0) {
 			t[i].linked = true;
 		} else if (errno == EXDEV) {
@@ -273,7 +275,8 @@ int maildir_deliver(const char *const *maildirs, size_t n,
 	 * recipients) is only an extra link: if a crash undid its removal,
 	 * maildir_clean_tmp collects it at the next start, so neither a
 	 * failure here nor an fsync of tmp/ matters to durability. */
-	unlink(tmppath); /* ENOENT after a rename: nothing to do */
+	if (!renamed)
+		unlink(tmppath);
 	return 0;
 
 fail_linked:;
