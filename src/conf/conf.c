@@ -396,7 +396,9 @@ static int set_domains(struct conf *c, char *v, char *msg, size_t msglen)
 		for (size_t i = 0; i < nd && !dup; i++)
 			dup = strcmp(d[i], tok) == 0;
 		if (dup) {
-			snprintf(msg, msglen, "'%s' listed twice", tok);
+			char esc[80];
+			snprintf(msg, msglen, "'%s' listed twice",
+				 escape_log(esc, sizeof esc, (const uint8_t *)tok, strlen(tok)));
 			goto fail;
 		}
 		if (nd == CONF_DOMAINS_MAX) {
