@@ -18,6 +18,7 @@
 
 #include "tls/tls.h"
 
+#include "daemon/throttle.h"
 #include "lib/escape.h"
 #include "lib/log.h"
 
@@ -99,6 +100,8 @@ static void conn_free(struct conn *c)
 		event_free(c->flush_timer);
 	if (c->deadline)
 		event_free(c->deadline);
+	if (c->login_delay)
+		event_free(c->login_delay);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -442,6 +445,35 @@ void conn_progress(struct conn *c, unsigned seconds)
 		return;
 	struct timeval tv = { (time_t)seconds, 0 };
 	evtimer_add(c->deadline, &tv);
+}
+
+static void on_login_delay(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	if (conn_job_finished(c))
+		c->login_then(c);
+}
+
+void conn_login_failed(struct conn *c, void (*answer)(struct conn *c))
+{
+	unsigned ms = throttle_failure(c->srv->throttle, c->peer, time(NULL));
+	if (ms && !c->login_delay)
+		c->login_delay = evtimer_new(c->srv->base, on_login_delay, c);
+	if (!ms || !c->login_delay) {
+		answer(c);
+		return;
+	}
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	c->login_then = answer;
+	conn_job_started(c);
+	evtimer_add(c->login_delay, &tv);
+}
+
+void conn_login_succeeded(struct conn *c)
+{
+	throttle_success(c->srv->throttle, c->peer);
 }
 
 void conn_set_timeout(struct conn *c, unsigned seconds)

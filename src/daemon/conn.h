@@ -43,6 +43,8 @@ struct conn {
 	enum listener_proto listener;
 	struct event *flush_timer; /* closing: waits for TLS bytes to leave */
 	struct event *deadline;    /* a command must complete in time */
+	struct event *login_delay; /* a failed login's answer waits */
+	void (*login_then)(struct conn *c);
 	unsigned jobs;          /* worker jobs in flight */
 	void *proto;            /* smtp_conn / pop3_conn */
 };
@@ -80,6 +82,13 @@ void conn_progress(struct conn *c, unsigned seconds);
 /* Pause/resume reading from the socket (back-pressure). */
 void conn_read_enable(struct conn *c, bool on);
 size_t conn_output_pending(const struct conn *c);
+/* Login outcomes, counted per client address (daemon/throttle.h). A
+ * failure waits the growing delay for this address, the same for an
+ * unknown user and a wrong password, then calls answer(c) unless the
+ * session is gone; the wait counts as a job, so the session lives until
+ * it ends. */
+void conn_login_failed(struct conn *c, void (*answer)(struct conn *c));
+void conn_login_succeeded(struct conn *c);
 /* Session transcripts: logs each line of a reply as "S: <line>". */
 void conn_log_reply(const struct conn *c, const char *data, size_t len);
 

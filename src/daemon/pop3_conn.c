@@ -15,7 +15,6 @@
 #include "auth/verify.h"
 #include "daemon/accounts.h"
 #include "daemon/conn.h"
-#include "daemon/throttle.h"
 #include "lib/buf.h"
 #include "lib/escape.h"
 #include "lib/log.h"
@@ -42,8 +41,6 @@ struct pop3_conn {
 	char *user;
 	struct maildir_msg *msgs;
 	size_t nmsgs;
-	struct event *delay;      /* failed-login delay */
-	int delayed_result;
 };
 
 static void pop3_process(struct conn *c);
@@ -142,15 +139,9 @@ static void give_auth_result(struct conn *c, int result)
 	free(info);
 }
 
-static void on_delay(evutil_socket_t fd, short what, void *arg)
+static void answer_login_failed(struct conn *c)
 {
-	(void)fd;
-	(void)what;
-	struct conn *c = arg;
-	if (!conn_job_finished(c))
-		return;
-	struct pop3_conn *pc = c->proto;
-	give_auth_result(c, pc->delayed_result);
+	give_auth_result(c, POP3_AUTH_BAD);
 	pop3_process(c);
 }
 
@@ -167,7 +158,7 @@ static void auth_done(struct worker_job *job)
 	}
 	struct pop3_conn *pc = c->proto;
 	if (j->result == POP3_AUTH_OK) {
-		throttle_success(c->srv->throttle, c->peer);
+		conn_login_succeeded(c);
 		log_info("pop3 %s maildrop account=%s messages=%zu", c->id, user, j->nmsgs);
 		pc->lock_fd = j->lock_fd;
 		j->lock_fd = -1;
@@ -188,20 +179,10 @@ static void auth_done(struct worker_job *job)
 		log_warn("pop3 %s maildrop-error account=%s error=\"%s\"", c->id, user, j->err);
 	int result = j->result;
 	auth_job_free(j);
-	unsigned ms = result == POP3_AUTH_BAD ?
-		throttle_failure(c->srv->throttle, c->peer, time(NULL)) : 0;
-	if (ms) {
-		/* The same delay whether the user exists or not (RFC 1939 13),
-		 * growing with the failures from this address. */
-		if (!pc->delay)
-			pc->delay = evtimer_new(c->srv->base, on_delay, c);
-		if (pc->delay) {
-			struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
-			pc->delayed_result = result;
-			conn_job_started(c);
-			evtimer_add(pc->delay, &tv);
-			return;
-		}
+	if (result == POP3_AUTH_BAD) {
+		/* RFC 1939 13: no hint whether the user exists. */
+		conn_login_failed(c, answer_login_failed);
+		return;
 	}
 	give_auth_result(c, result);
 	pop3_process(c);
@@ -576,8 +557,6 @@ static void pop3_destroy(struct conn *c)
 	send_free(pc->retr); /* not on a worker: destroy runs with no job */
 	if (pc->lock_fd >= 0)
 		maildir_unlock(pc->lock_fd);
-	if (pc->delay)
-		event_free(pc->delay);
 	maildir_list_free(&pc->msgs, pc->nmsgs);
 	free(pc->maildir);
 	free(pc->user);

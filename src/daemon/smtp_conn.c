@@ -15,7 +15,6 @@
 #include "auth/verify.h"
 #include "daemon/accounts.h"
 #include "daemon/conn.h"
-#include "daemon/throttle.h"
 #include "daemon/trace.h"
 #include "lib/buf.h"
 #include "lib/escape.h"
@@ -35,9 +34,7 @@ struct smtp_conn {
 	bool waiting;        /* a commit is on a worker thread */
 	bool in_data;        /* timeout currently set for DATA */
 	unsigned txn;        /* transactions committed, for ids */
-	struct event *delay; /* failed-AUTH delay */
 	bool replied;        /* a reply went out since the deadline was set */
-	int delayed_result;
 };
 
 struct deliver_job {
@@ -222,15 +219,9 @@ static void give_auth_result(struct conn *c, int result, const char *user)
 	smtp_server_input(sc->core, &in);
 }
 
-static void on_auth_delay(evutil_socket_t fd, short what, void *arg)
+static void answer_auth_failed(struct conn *c)
 {
-	(void)fd;
-	(void)what;
-	struct conn *c = arg;
-	if (!conn_job_finished(c))
-		return;
-	struct smtp_conn *sc = c->proto;
-	give_auth_result(c, sc->delayed_result, NULL);
+	give_auth_result(c, SMTP_AUTH_BAD, NULL);
 	smtp_process(c);
 }
 
@@ -239,27 +230,12 @@ static void auth_done(struct worker_job *job)
 	struct auth_job *j = (struct auth_job *)job;
 	struct conn *c = j->c;
 	if (conn_job_finished(c)) {
-		struct smtp_conn *sc = c->proto;
-		struct server *srv = c->srv;
 		if (j->ok) {
-			throttle_success(srv->throttle, c->peer);
+			conn_login_succeeded(c);
 			give_auth_result(c, SMTP_AUTH_OK, j->name);
 			smtp_process(c);
 		} else {
-			/* The same growing delay for a wrong password and an
-			 * unknown user, counted per client address. */
-			unsigned ms = throttle_failure(srv->throttle, c->peer, time(NULL));
-			if (!sc->delay)
-				sc->delay = evtimer_new(srv->base, on_auth_delay, c);
-			if (sc->delay && ms) {
-				struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
-				sc->delayed_result = SMTP_AUTH_BAD;
-				conn_job_started(c);
-				evtimer_add(sc->delay, &tv);
-			} else {
-				give_auth_result(c, SMTP_AUTH_BAD, NULL);
-				smtp_process(c);
-			}
+			conn_login_failed(c, answer_auth_failed);
 		}
 	}
 	free(j->name);
@@ -425,8 +401,6 @@ static void smtp_destroy(struct conn *c)
 	if (!sc)
 		return;
 	smtp_server_free(&sc->core);
-	if (sc->delay)
-		event_free(sc->delay);
 	free(sc);
 	c->proto = NULL;
 }
