@@ -3,8 +3,8 @@
 #   scripts/deps.sh build   what building and running needs
 #   scripts/deps.sh test    that, plus compilers, sanitizers and test clients
 set -eu
-BUILD="gcc libc6-dev meson ninja-build pkg-config libevent-dev libssl-dev libcrypt-dev openssl ca-certificates"
-TEST="$BUILD clang clang-tidy cppcheck libclang-rt-14-dev libcmocka-dev python3 python3-pytest swaks libnet-ssleay-perl curl procps valgrind"
+BUILD="gcc libc6-dev meson ninja-build pkg-config libevent-dev libssl-dev libcrypt-dev libc-ares-dev openssl ca-certificates"
+TEST="$BUILD clang clang-tidy cppcheck libclang-rt-14-dev libcmocka-dev python3 python3-pytest swaks libnet-ssleay-perl curl procps valgrind unbound"
 case "${1:-build}" in
 	build) want=$BUILD ;;
 	test) want=$TEST ;;

@@ -1,0 +1,1 @@
+#include "proto/smtp_client.h"
