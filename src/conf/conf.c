@@ -6,6 +6,7 @@
  * value has a written range, and every mistake is reported with its file
  * and line, so a typo never silently becomes a default. */
 #include "conf/conf.h"
+#include "conf/conf_relay.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -50,6 +51,12 @@ enum conf_type {
 	CT_LOG_LEVEL,
 	CT_USER,
 	CT_TRANSCRIPT,
+	CT_DURATION,    /* unsigned seconds at off, in [min, max] */
+	CT_RELAY_TLS,   /* int at off */
+	CT_DELIM,
+	CT_ROUTES,
+	CT_RELAYHOST,
+	CT_WORD,        /* char * at off: printable, no blank; "none" -> "" */
 };
 
 struct conf_key {
@@ -74,6 +81,7 @@ static const struct conf_key keys[] = {
 	{ "smtps_listen", CT_LISTEN, 0, LISTEN_SMTPS, 0 },
 	{ "pop3s_listen", CT_LISTEN, 0, LISTEN_POP3S, 0 },
 	{ "cleartext_auth_networks", CT_NETS, 0, 0, 0 },
+	{ "relay_networks", CT_NETS, 0, 1, 0 },
 	UINT_KEY(max_auth_failures, 1, 100),
 	{ "max_message_size", CT_SIZE, 0, 1, CONF_MSG_SIZE_MAX },
 	/* RFC 5321 4.5.3.1.8 asks for at least 100; fewer is allowed for
@@ -97,6 +105,27 @@ static const struct conf_key keys[] = {
 	{ "user", CT_USER, 0, 0, 0 },
 	{ "transcript", CT_TRANSCRIPT, 0, 0, 0 },
 	{ "log_level", CT_LOG_LEVEL, 0, 0, 0 },
+	/* relay */
+	{ "aliases", CT_PATH, offsetof(struct conf, aliases_file), 0, 0 },
+	{ "recipient_delimiter", CT_DELIM, 0, 0, 0 },
+	{ "routes", CT_ROUTES, 0, 0, 0 },
+	{ "relayhost", CT_RELAYHOST, 0, 0, 0 },
+	{ "relayhost_tls", CT_RELAY_TLS, offsetof(struct conf, relayhost_tls), 0, 0 },
+	{ "relayhost_tls_verify", CT_BOOL, offsetof(struct conf, relayhost_tls_verify), 0, 0 },
+	{ "relayhost_user", CT_WORD, offsetof(struct conf, relayhost_user), 0, 0 },
+	{ "relayhost_password_file", CT_PATH, offsetof(struct conf, relayhost_password_file), 0, 0 },
+	{ "relay_tls", CT_RELAY_TLS, offsetof(struct conf, relay_tls), 0, 0 },
+	{ "dns_servers", CT_WORD, offsetof(struct conf, dns_servers), 0, 0 },
+	UINT_KEY(relay_port, 1, 65535),
+	UINT_KEY(relay_concurrency, 1, 1000),
+	UINT_KEY(relay_max_sessions, 1, 100000),
+	{ "relay_connect_timeout", CT_DURATION, offsetof(struct conf, relay_connect_timeout), 1, 3600 },
+	{ "queue_lifetime", CT_DURATION, offsetof(struct conf, queue_lifetime), 1, 365 * 86400 },
+	{ "delay_warning", CT_DURATION, offsetof(struct conf, delay_warning), 0, 365 * 86400 },
+	{ "retry_min", CT_DURATION, offsetof(struct conf, retry_min), 1, 86400 },
+	{ "retry_max", CT_DURATION, offsetof(struct conf, retry_max), 1, 7 * 86400 },
+	/* RFC 5321 6.3 suggests a limit of at least 100; Postfix uses 50. */
+	UINT_KEY(max_hops, 5, 1000),
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -108,7 +137,7 @@ static char lower(char c)
 	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 }
 
-static bool domain_valid(const char *s)
+bool conf_domain_valid(const char *s)
 {
 	size_t len = strlen(s), label = 0;
 	if (len == 0 || len > CONF_DOMAIN_MAX)
@@ -174,7 +203,7 @@ static char *trim(char *s)
 /* Splits a comma list in place: returns the next item, trimmed, and
  * advances *cursor; NULL at the end. An empty item ("a,,b") is returned
  * as "" for the caller to reject. */
-static char *next_item(char **cursor)
+char *conf_next_item(char **cursor)
 {
 	char *s = *cursor;
 	if (!s)
@@ -290,7 +319,7 @@ static int set_listeners(struct conf *c, enum listener_proto proto, char *v,
 	size_t nf = 0;
 	if (strcasecmp(v, "none") != 0) {
 		char *cur = v, *tok;
-		while ((tok = next_item(&cur)) != NULL) {
+		while ((tok = conf_next_item(&cur)) != NULL) {
 			if (!*tok) {
 				snprintf(msg, msglen, "empty item in the list");
 				return -1;
@@ -330,13 +359,13 @@ static int set_listeners(struct conf *c, enum listener_proto proto, char *v,
 	return 0;
 }
 
-static int set_nets(struct conf *c, char *v, char *msg, size_t msglen)
+static int set_nets(struct conf *c, bool relay, char *v, char *msg, size_t msglen)
 {
 	struct cidr fresh[64];
 	size_t nf = 0;
 	if (strcasecmp(v, "none") != 0) {
 		char *cur = v, *tok;
-		while ((tok = next_item(&cur)) != NULL) {
+		while ((tok = conf_next_item(&cur)) != NULL) {
 			if (nf == sizeof fresh / sizeof fresh[0]) {
 				snprintf(msg, msglen, "more than 64 ranges");
 				return -1;
@@ -356,9 +385,10 @@ static int set_nets(struct conf *c, char *v, char *msg, size_t msglen)
 		return -1;
 	}
 	memcpy(all, fresh, nf * sizeof *fresh);
-	free(c->cleartext_auth_nets);
-	c->cleartext_auth_nets = all;
-	c->ncleartext_auth_nets = nf;
+	struct cidr **field = relay ? &c->relay_nets : &c->cleartext_auth_nets;
+	free(*field);
+	*field = all;
+	*(relay ? &c->nrelay_nets : &c->ncleartext_auth_nets) = nf;
 	return 0;
 }
 
@@ -380,13 +410,13 @@ static int set_domains(struct conf *c, char *v, char *msg, size_t msglen)
 		return -1;
 	}
 	char *cur = v, *tok;
-	while ((tok = next_item(&cur)) != NULL) {
+	while ((tok = conf_next_item(&cur)) != NULL) {
 		if (!*tok) {
 			snprintf(msg, msglen, "empty item in the list");
 			goto fail;
 		}
 		str_lower(tok);
-		if (!domain_valid(tok)) {
+		if (!conf_domain_valid(tok)) {
 			char esc[80];
 			snprintf(msg, msglen, "'%s' is not a valid domain",
 				 escape_log(esc, sizeof esc, (const uint8_t *)tok, strlen(tok)));
@@ -427,7 +457,7 @@ static int apply(struct conf *c, const struct conf_key *k, char *v, char *msg, s
 	uint64_t n;
 	switch (k->type) {
 	case CT_HOSTNAME:
-		if (!domain_valid(v)) {
+		if (!conf_domain_valid(v)) {
 			snprintf(msg, msglen, "not a valid host name (letters, digits, '-', '.')");
 			return -1;
 		}
@@ -447,7 +477,7 @@ static int apply(struct conf *c, const struct conf_key *k, char *v, char *msg, s
 		 * one of "domains", which may come later). */
 		const char *at = strchr(v, '@');
 		size_t llen = at ? (size_t)(at - v) : strlen(v);
-		if (!local_valid(v, llen) || (at && !domain_valid(at + 1))) {
+		if (!local_valid(v, llen) || (at && !conf_domain_valid(at + 1))) {
 			snprintf(msg, msglen, "not a valid account name");
 			return -1;
 		}
@@ -457,7 +487,7 @@ static int apply(struct conf *c, const struct conf_key *k, char *v, char *msg, s
 	case CT_LISTEN:
 		return set_listeners(c, (enum listener_proto)k->min, v, msg, msglen);
 	case CT_NETS:
-		return set_nets(c, v, msg, msglen);
+		return set_nets(c, k->min == 1, v, msg, msglen);
 	case CT_SIZE:
 		if (!parse_size(v, k->max, &n) || n < k->min) {
 			snprintf(msg, msglen, "expected a size from 1 to 1G (suffix K, M or G)");
@@ -498,7 +528,7 @@ static int apply(struct conf *c, const struct conf_key *k, char *v, char *msg, s
 			mask = (1u << LISTEN_PROTOS) - 1;
 		} else if (strcasecmp(v, "none") != 0) {
 			char *cur = v, *tok;
-			while ((tok = next_item(&cur)) != NULL) {
+			while ((tok = conf_next_item(&cur)) != NULL) {
 				int found = -1;
 				for (int i = 0; i < LISTEN_PROTOS; i++)
 					if (!strcasecmp(tok, listener_proto_names[i]))
@@ -525,6 +555,52 @@ static int apply(struct conf *c, const struct conf_key *k, char *v, char *msg, s
 			}
 		}
 		return set_str(&c->user, v);
+	case CT_DURATION:
+		if (!conf_parse_duration(v, k->min, k->max,
+					 (unsigned *)(void *)((char *)c + k->off))) {
+			snprintf(msg, msglen, "expected a duration like 30s, 5m, 4h or 5d "
+				 "(%llu to %llu seconds)",
+				 (unsigned long long)k->min, (unsigned long long)k->max);
+			return -1;
+		}
+		return 0;
+	case CT_RELAY_TLS:
+		for (int i = 0; i < 4; i++) {
+			if (!strcasecmp(v, relay_tls_names[i])) {
+				*(int *)(void *)((char *)c + k->off) = i;
+				return 0;
+			}
+		}
+		snprintf(msg, msglen, "expected none, opportunistic, required or smtps");
+		return -1;
+	case CT_DELIM:
+		if (!strcasecmp(v, "none")) {
+			c->recipient_delimiter = 0;
+			return 0;
+		}
+		if (strlen(v) != 1 || !strchr("+-_=", v[0])) {
+			snprintf(msg, msglen, "expected one of + - _ = or none");
+			return -1;
+		}
+		c->recipient_delimiter = v[0];
+		return 0;
+	case CT_ROUTES:
+		return conf_set_routes(c, v, msg, msglen);
+	case CT_RELAYHOST:
+		if (!strcasecmp(v, "none")) {
+			memset(&c->relayhost, 0, sizeof c->relayhost);
+			return 0;
+		}
+		return conf_parse_dest(v, 25, &c->relayhost, msg, msglen) ? 0 : -1;
+	case CT_WORD:
+		for (const char *p = v; *p; p++) {
+			if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
+				snprintf(msg, msglen, "blank or control character in the value");
+				return -1;
+			}
+		}
+		return set_str((char **)(void *)((char *)c + k->off),
+			       strcasecmp(v, "none") ? v : "");
 	case CT_LOG_LEVEL:
 		for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++) {
 			if (strcasecmp(v, level_names[i]) == 0) {
@@ -651,6 +727,17 @@ int conf_parse(const char *name, const char *text, size_t len, struct conf *c,
 		}
 	}
 
+	if (c->retry_max < c->retry_min) {
+		conf_err(err, errlen, name, 0, "retry_max (%us) is shorter than retry_min (%us)",
+			 c->retry_max, c->retry_min);
+		return -1;
+	}
+	if (c->relayhost_user && *c->relayhost_user &&
+	    (!c->relayhost_password_file || !*c->relayhost_password_file)) {
+		conf_err(err, errlen, name, 0, "relayhost_user needs relayhost_password_file");
+		return -1;
+	}
+
 	/* postmaster: a bare local part belongs to the first domain; the
 	 * account must be local (it receives postmaster@ mail, RFC 5321
 	 * 4.5.1). */
@@ -688,7 +775,7 @@ static char *default_hostname(void)
 	if (gethostname(h, sizeof h) < 0)
 		return strdup("localhost");
 	h[sizeof h - 1] = '\0';
-	return strdup(domain_valid(h) ? h : "localhost");
+	return strdup(conf_domain_valid(h) ? h : "localhost");
 }
 
 /* Makes a relative path absolute against base (or the working directory
@@ -735,8 +822,14 @@ int conf_defaults(struct conf *c)
 	c->tls_cert = strdup("");
 	c->tls_key = strdup("");
 	c->user = strdup("");
+	c->aliases_file = strdup("");
+	c->relayhost_user = strdup("");
+	c->relayhost_password_file = strdup("");
+	c->dns_servers = strdup("");
 	if (!c->hostname || !c->data_dir || !c->ndomains || !c->postmaster || !c->listeners ||
-	    !c->cleartext_auth_nets || !c->tls_cert || !c->tls_key || !c->user) {
+	    !c->cleartext_auth_nets || !c->tls_cert || !c->tls_key || !c->user ||
+	    !c->aliases_file || !c->relayhost_user || !c->relayhost_password_file ||
+	    !c->dns_servers) {
 		conf_free(c);
 		return -1;
 	}
@@ -766,6 +859,19 @@ int conf_defaults(struct conf *c)
 	c->auth_fail_delay_ms = 1000;
 	c->workers = 4;
 	c->log_level = LOG_INFO;
+	c->recipient_delimiter = '+';
+	c->relayhost_tls = RELAY_TLS_REQUIRED;
+	c->relayhost_tls_verify = true;
+	c->relay_tls = RELAY_TLS_OPPORTUNISTIC;
+	c->relay_port = 25;
+	c->relay_concurrency = 10;
+	c->relay_max_sessions = 100;
+	c->relay_connect_timeout = 30;
+	c->queue_lifetime = 5 * 86400;
+	c->delay_warning = 4 * 3600;
+	c->retry_min = 300;
+	c->retry_max = 3600;
+	c->max_hops = 50;
 	c->loopback_only = true;
 	return 0;
 }
@@ -843,6 +949,12 @@ void conf_free(struct conf *c)
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->user);
+	free(c->aliases_file);
+	free(c->routes);
+	free(c->relayhost_user);
+	free(c->relayhost_password_file);
+	free(c->dns_servers);
+	free(c->relay_nets);
 	memset(c, 0, sizeof *c);
 }
 
@@ -855,6 +967,8 @@ bool conf_is_local_domain(const struct conf *c, const char *domain)
 			return true;
 	return false;
 }
+
+const char *const relay_tls_names[4] = { "none", "opportunistic", "required", "smtps" };
 
 const char *const listener_proto_names[LISTEN_PROTOS] = {
 	"smtp", "pop3", "submission", "smtps", "pop3s",
@@ -876,6 +990,49 @@ static bool format_listeners(const struct conf *c, enum listener_proto proto,
 	return ok && (k || buf_append_str(out, "none")) && buf_append_byte(out, '\n');
 }
 
+static bool format_nets(struct buf *out, const char *key, const struct cidr *nets, size_t n)
+{
+	bool ok = buf_printf(out, "%s = ", key);
+	for (size_t i = 0; ok && i < n; i++) {
+		char a[INET6_ADDRSTRLEN];
+		inet_ntop(nets[i].family, nets[i].addr, a, sizeof a);
+		ok = buf_printf(out, "%s%s/%u", i ? ", " : "", a, nets[i].prefix);
+	}
+	return ok && (n || buf_append_str(out, "none")) && buf_append_byte(out, '\n');
+}
+
+static bool format_relay(const struct conf *c, const struct conf_key *k, struct buf *out)
+{
+	const void *f = (const char *)c + k->off;
+	bool ok = buf_printf(out, "%s = ", k->name);
+	switch (k->type) {
+	case CT_DURATION:
+		ok = ok && conf_format_duration(out, *(const unsigned *)f);
+		break;
+	case CT_RELAY_TLS:
+		ok = ok && buf_append_str(out, relay_tls_names[*(const int *)f & 3]);
+		break;
+	case CT_DELIM:
+		ok = ok && (c->recipient_delimiter ? buf_append_byte(out, (uint8_t)c->recipient_delimiter)
+						   : buf_append_str(out, "none"));
+		break;
+	case CT_ROUTES:
+		for (size_t i = 0; ok && i < c->nroutes; i++)
+			ok = buf_printf(out, "%s%s=", i ? ", " : "", c->routes[i].domain) &&
+			     conf_format_dest(out, &c->routes[i]);
+		ok = ok && (c->nroutes || buf_append_str(out, "none"));
+		break;
+	case CT_RELAYHOST:
+		ok = ok && (*c->relayhost.host ? conf_format_dest(out, &c->relayhost)
+					       : buf_append_str(out, "none"));
+		break;
+	default: /* CT_WORD */
+		ok = ok && buf_append_str(out, **(char *const *)f ? *(char *const *)f : "none");
+		break;
+	}
+	return ok && buf_append_byte(out, '\n');
+}
+
 bool conf_format(const struct conf *c, struct buf *out)
 {
 	bool ok = buf_printf(out, "hostname = %s\ndata_dir = %s\ndomains = ",
@@ -895,15 +1052,13 @@ bool conf_format(const struct conf *c, struct buf *out)
 		ok = buf_printf(out, "tls_cert = %s\n", c->tls_cert);
 	if (ok && *c->tls_key)
 		ok = buf_printf(out, "tls_key = %s\n", c->tls_key);
-	ok = ok && buf_append_str(out, "cleartext_auth_networks = ");
-	for (size_t i = 0; ok && i < c->ncleartext_auth_nets; i++) {
-		const struct cidr *n = &c->cleartext_auth_nets[i];
-		char a[INET6_ADDRSTRLEN];
-		inet_ntop(n->family, n->addr, a, sizeof a);
-		ok = buf_printf(out, "%s%s/%u", i ? ", " : "", a, n->prefix);
-	}
-	ok = ok && (c->ncleartext_auth_nets || buf_append_str(out, "none")) &&
-	     buf_append_byte(out, '\n');
+	if (ok && *c->aliases_file)
+		ok = buf_printf(out, "aliases = %s\n", c->aliases_file);
+	if (ok && *c->relayhost_password_file)
+		ok = buf_printf(out, "relayhost_password_file = %s\n", c->relayhost_password_file);
+	ok = ok && format_nets(out, "cleartext_auth_networks", c->cleartext_auth_nets,
+			       c->ncleartext_auth_nets) &&
+	     format_nets(out, "relay_networks", c->relay_nets, c->nrelay_nets);
 	for (size_t i = 0; ok && i < NKEYS; i++) {
 		const struct conf_key *k = &keys[i];
 		const void *f = (const char *)c + k->off;
@@ -914,6 +1069,14 @@ bool conf_format(const struct conf *c, struct buf *out)
 		case CT_POSTMASTER:
 		case CT_LISTEN:
 		case CT_NETS:
+			break;
+		case CT_DURATION:
+		case CT_RELAY_TLS:
+		case CT_DELIM:
+		case CT_ROUTES:
+		case CT_RELAYHOST:
+		case CT_WORD:
+			ok = format_relay(c, k, out);
 			break;
 		case CT_TRANSCRIPT:
 			ok = buf_append_str(out, "transcript = ");

@@ -32,6 +32,23 @@ struct listener_cfg {
 	uint16_t port;
 };
 
+/* How outbound sessions use TLS. */
+enum relay_tls {
+	RELAY_TLS_NONE,          /* never (test setups; mail crosses in the clear) */
+	RELAY_TLS_OPPORTUNISTIC, /* STARTTLS when offered, unverified (RFC 3207 4.1) */
+	RELAY_TLS_REQUIRED,      /* STARTTLS or a temporary failure */
+	RELAY_TLS_SMTPS,         /* implicit TLS from the first byte (RFC 8314) */
+};
+extern const char *const relay_tls_names[4]; /* "none", "opportunistic", ... */
+
+/* A next hop given by the configuration: a host name or numeric address
+ * (no MX lookup) and a port. */
+struct relay_dest {
+	char domain[256];        /* routes: the recipient domain ("" for relayhost) */
+	char host[256];          /* name or numeric address, without [] */
+	uint16_t port;
+};
+
 struct conf {
 	char *hostname;          /* hostname: greeting / Received; default gethostname() or "localhost" */
 	char *data_dir;          /* data_dir: holds passwd, apop, mail/; always absolute after
@@ -84,6 +101,35 @@ struct conf {
 	size_t ncleartext_auth_nets;
 	unsigned max_auth_failures;  /* max_auth_failures: failed logins per session before
 	                              * the session is closed, 1..100; 3 */
+	/* ---- relay (outbound queue), facteur.conf(5) "RELAY" ---- */
+	char *aliases_file;          /* aliases: path; default <data_dir>/aliases */
+	char recipient_delimiter;    /* recipient_delimiter: one of + - _ = or none (0); + */
+	struct relay_dest *routes;   /* routes: "domain=host:port, ..." static next hops */
+	size_t nroutes;
+	struct relay_dest relayhost; /* relayhost: host[:port] (port 25 by default) for
+	                              * every foreign domain without a route; host "" = none */
+	int relayhost_tls;           /* relayhost_tls: enum relay_tls; required */
+	bool relayhost_tls_verify;   /* relayhost_tls_verify: check the certificate against
+	                              * the system CAs and the host name; yes */
+	char *relayhost_user;        /* relayhost_user: AUTH identity; "" = no AUTH */
+	char *relayhost_password_file; /* relayhost_password_file: its first line is the
+	                              * password (kept out of facteur.conf and "config show") */
+	int relay_tls;               /* relay_tls: enum relay_tls for MX and routes;
+	                              * opportunistic */
+	char *dns_servers;           /* dns_servers: "ip[:port], ..." ; "" = /etc/resolv.conf */
+	unsigned relay_port;         /* relay_port: TCP port of MX hosts, 1..65535; 25 */
+	unsigned relay_concurrency;  /* relay_concurrency: sessions per destination, 1..1000; 10 */
+	unsigned relay_max_sessions; /* relay_max_sessions: outbound sessions in all, 1..100000; 100 */
+	unsigned relay_connect_timeout; /* relay_connect_timeout (duration); 30s */
+	unsigned queue_lifetime;     /* queue_lifetime (duration); 5d */
+	unsigned delay_warning;      /* delay_warning (duration, 0 = never); 4h */
+	unsigned retry_min;          /* retry_min (duration, >= 1s); 5m */
+	unsigned retry_max;          /* retry_max (duration, >= retry_min); 1h */
+	unsigned max_hops;           /* max_hops: Received: fields before a message is
+	                              * refused as looping (RFC 5321 6.3), 5..1000; 50 */
+	struct cidr *relay_nets;     /* relay_networks: clients that may relay without
+	                              * AUTH; "none" (default) */
+	size_t nrelay_nets;
 	bool loopback_only;          /* true in the quick start: refuse non-loopback binds;
 	                              * false once a file is parsed */
 };
