@@ -30,5 +30,6 @@ int cmd_config(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_sendmail(int argc, char **argv);
+int cmd_queue(int argc, char **argv);
 
 #endif

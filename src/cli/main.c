@@ -23,6 +23,9 @@ static const char usage[] =
 	"                               check a server end to end, with a transcript\n"
 	"  sendmail [-t] [-f ADDR] [-F NAME] [-i] [-c FILE] [recipients...]\n"
 	"                               send the message on stdin (sendmail(8) interface)\n"
+	"  queue list|flush [-c FILE]\n"
+	"  queue show|delete|hold|release ID [-c FILE]\n"
+	"                               inspect and act on the outbound queue\n"
 	"\n"
 	"options:\n"
 	"  -h, --help                   show this help\n"
@@ -66,6 +69,8 @@ int main(int argc, char **argv)
 		return cmd_probe(argc - 1, argv + 1);
 	if (!strcmp(cmd, "sendmail"))
 		return cmd_sendmail(argc - 1, argv + 1);
+	if (!strcmp(cmd, "queue"))
+		return cmd_queue(argc - 1, argv + 1);
 	fprintf(stderr, "facteur: unknown command '%s' (try facteur --help)\n", cmd);
 	return 2;
 }

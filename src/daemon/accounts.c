@@ -8,6 +8,7 @@
 
 #include "auth/account.h"
 #include "auth/passwd.h"
+#include "conf/aliases.h"
 #include "lib/log.h"
 
 struct file_stamp {
@@ -25,6 +26,9 @@ struct accounts {
 	struct passwd_db users;
 	struct passwd_db apop;
 	struct file_stamp users_stamp, apop_stamp;
+	char aliases_path[4096];
+	struct aliases *aliases;
+	struct file_stamp aliases_stamp;
 	time_t last_check;
 };
 
@@ -67,6 +71,25 @@ static void reload(const char *path, struct passwd_db *db, struct file_stamp *st
 	log_info("accounts loaded file=%s entries=%zu", path, db->n);
 }
 
+static void reload_aliases(struct accounts *a)
+{
+	struct file_stamp now = stamp_of(a->aliases_path);
+	if (a->aliases && stamp_same(&now, &a->aliases_stamp))
+		return;
+	struct aliases *fresh = NULL;
+	char err[512];
+	if (aliases_load(a->aliases_path, &fresh, err, sizeof err) < 0) {
+		log_error("aliases reload-failed error=\"%s\"", err);
+		return; /* keep serving with what we had */
+	}
+	aliases_free(&a->aliases);
+	a->aliases = fresh;
+	a->aliases_stamp = now;
+	if (now.exists)
+		log_info("aliases loaded file=%s entries=%zu", a->aliases_path,
+			 aliases_count(fresh));
+}
+
 struct accounts *accounts_new(const struct conf *c)
 {
 	struct accounts *a = calloc(1, sizeof *a);
@@ -80,8 +103,16 @@ struct accounts *accounts_new(const struct conf *c)
 		free(a);
 		return NULL;
 	}
+	int n = *c->aliases_file
+		? snprintf(a->aliases_path, sizeof a->aliases_path, "%s", c->aliases_file)
+		: snprintf(a->aliases_path, sizeof a->aliases_path, "%s/aliases", c->data_dir);
+	if (n < 0 || (size_t)n >= sizeof a->aliases_path) {
+		free(a);
+		return NULL;
+	}
 	reload(a->passwd_path, &a->users, &a->users_stamp);
 	reload(a->apop_path, &a->apop, &a->apop_stamp);
+	reload_aliases(a);
 	return a;
 }
 
@@ -92,6 +123,7 @@ void accounts_free(struct accounts **ap)
 		return;
 	passwd_free(&a->users);
 	passwd_free(&a->apop);
+	aliases_free(&a->aliases);
 	free(a);
 	*ap = NULL;
 }
@@ -103,6 +135,7 @@ void accounts_refresh(struct accounts *a, time_t now)
 	a->last_check = now;
 	reload(a->passwd_path, &a->users, &a->users_stamp);
 	reload(a->apop_path, &a->apop, &a->apop_stamp);
+	reload_aliases(a);
 }
 
 size_t accounts_count(const struct accounts *a)
@@ -214,4 +247,45 @@ bool accounts_login(struct accounts *a, const char *login, char **name,
 		return false;
 	}
 	return true;
+}
+
+/* ---- alias expansion: the callbacks conf/aliases.c asks for ---- */
+
+static bool env_is_local_domain(void *arg, const char *domain)
+{
+	return is_local_domain(arg, domain);
+}
+
+static bool env_is_account(void *arg, const char *addr)
+{
+	const struct accounts *a = arg;
+	char norm[320];
+	return account_normalise(addr, norm, sizeof norm) && passwd_find(&a->users, norm);
+}
+
+static const char *env_postmaster(void *arg, const char *domain)
+{
+	const struct passwd_entry *e = postmaster_for(arg, domain);
+	return e ? e->name : NULL;
+}
+
+enum alias_result accounts_expand(struct accounts *a, const char *rcpt,
+				  struct alias_targets *out)
+{
+	memset(out, 0, sizeof *out);
+	char full[600];
+	/* RFC 5321 4.1.1.3: a bare "Postmaster" is postmaster of our first
+	 * domain. */
+	if (!strchr(rcpt, '@') && !strcasecmp(rcpt, "postmaster") && a->conf->ndomains) {
+		snprintf(full, sizeof full, "postmaster@%s", a->conf->domains[0]);
+		rcpt = full;
+	}
+	struct alias_env env = {
+		.arg = a,
+		.is_local_domain = env_is_local_domain,
+		.is_account = env_is_account,
+		.postmaster = env_postmaster,
+		.delimiter = a->conf->recipient_delimiter,
+	};
+	return aliases_expand(a->aliases, &env, rcpt, out);
 }

@@ -1,4 +1,5 @@
-/* accounts: the daemon's view of the account files (passwd, apop) and
+/* accounts: the daemon's view of the account files (passwd, apop,
+ * aliases) and
  * where a recipient's mail goes.
  *
  * The files are re-read when they change (checked at most once a second),
@@ -11,6 +12,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "conf/aliases.h"
 #include "conf/conf.h"
 
 struct accounts;
@@ -42,6 +44,13 @@ enum route_result accounts_route(struct accounts *a, const char *rcpt,
  * owned by the caller; the secret must be wiped before free(). */
 bool accounts_login(struct accounts *a, const char *login, char **name,
 		    char **hash, char **apop_secret, char **maildir);
+
+/* Expands a forward-path through the aliases file (re-read with the
+ * account files) into local accounts and remote addresses; see
+ * aliases_expand. A bare "Postmaster" is postmaster of the first domain.
+ * The caller frees out (alias_targets_free) whatever the result. */
+enum alias_result accounts_expand(struct accounts *a, const char *rcpt,
+				  struct alias_targets *out);
 
 /* The Maildir of a canonical account name "local@domain". */
 int accounts_maildir(const struct accounts *a, const char *name, char *out, size_t outsz);

@@ -11,6 +11,7 @@
 #include "daemon/accounts.h"
 #include "daemon/conn.h"
 #include "daemon/pop3_conn.h"
+#include "daemon/relay.h"
 #include "daemon/smtp_conn.h"
 #include "daemon/throttle.h"
 #include "lib/log.h"
@@ -95,6 +96,9 @@ int server_start(struct server *srv, const struct conf *c, struct event_base *ba
 	srv->listen_ctx = calloc(c->nlisteners ? c->nlisteners : 1, sizeof *srv->listen_ctx);
 	if (!srv->accounts || !srv->pool || !srv->listeners || !srv->listen_ctx || !srv->throttle)
 		return -1;
+	/* Without its queue the server still serves local mail; foreign
+	 * recipients then get 451 4.4.0. */
+	srv->relay = relay_new(srv);
 	if (c->tls_cert && *c->tls_cert) {
 		char err[512];
 		srv->tls = tls_ctx_new(c->tls_cert, c->tls_key, err, sizeof err);
@@ -148,6 +152,7 @@ void server_shutdown(struct server *srv)
 	log_info("server stopping sessions=%zu", srv->nconns);
 	for (size_t i = 0; i < srv->nlisteners; i++)
 		listener_disable(srv->listeners[i]);
+	relay_shutdown(srv->relay);
 	if (srv->nconns == 0) {
 		event_base_loopbreak(srv->base);
 		return;
@@ -174,6 +179,7 @@ void server_free(struct server *srv)
 	free(srv->listen_ctx);
 	/* Workers finish what they hold; their done() runs here. */
 	worker_pool_free(&srv->pool);
+	relay_free(&srv->relay);
 	if (srv->stop_timer)
 		event_free(srv->stop_timer);
 	accounts_free(&srv->accounts);

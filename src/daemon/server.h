@@ -19,12 +19,14 @@ struct conn;
 struct tls_ctx;
 struct auth_throttle;
 struct listen_ctx;
+struct relay;
 
 struct server {
 	const struct conf *conf;
 	struct event_base *base;
 	struct worker_pool *pool;
 	struct accounts *accounts;
+	struct relay *relay;        /* the outbound queue; NULL if it could not start */
 	struct tls_ctx *tls;        /* NULL when TLS is not configured */
 	struct auth_throttle *throttle; /* failed logins per client address */
 	struct listener **listeners;

@@ -15,6 +15,7 @@
 #include "auth/verify.h"
 #include "daemon/accounts.h"
 #include "daemon/conn.h"
+#include "daemon/relay.h"
 #include "daemon/trace.h"
 #include "lib/buf.h"
 #include "lib/escape.h"
@@ -22,6 +23,7 @@
 #include "lib/secure.h"
 #include "net/worker.h"
 #include "proto/smtp_server.h"
+#include "queue/spool.h"
 #include "store/maildir.h"
 
 /* Replies waiting beyond this stop reading until the client catches up:
@@ -41,13 +43,19 @@ struct deliver_job {
 	struct worker_job job;
 	struct conn *c;
 	char **maildirs;
-	size_t n;
+	size_t n, cap;
 	struct buf head;     /* trace headers */
 	uint8_t *body;
 	size_t body_len;
 	int result;          /* enum smtp_commit_result */
-	char id[32];
+	char id[QUEUE_ID_MAX + 1];
 	char err[256];
+	/* Foreign recipients: the whole transaction goes to the outbound
+	 * queue instead (local recipients included, delivered from there),
+	 * one durable write either way. */
+	struct queue_env qenv;
+	bool queued;
+	const char *spool_dir;
 };
 
 static void smtp_process(struct conn *c);
@@ -57,6 +65,16 @@ static void deliver_run(struct worker_job *job)
 {
 	struct deliver_job *d = (struct deliver_job *)job;
 	d->result = SMTP_COMMIT_OK;
+	if (d->queued) {
+		struct iovec qiov[2] = {
+			{ d->head.data, d->head.len },
+			{ d->body, d->body_len },
+		};
+		if (spool_enqueue(d->spool_dir, &d->qenv, qiov, 2, d->err, sizeof d->err) < 0)
+			d->result = (errno == ENOSPC || errno == EDQUOT) ?
+				SMTP_COMMIT_NO_SPACE : SMTP_COMMIT_TEMPFAIL;
+		return;
+	}
 	for (size_t i = 0; i < d->n; i++) {
 		if (maildir_ensure(d->maildirs[i], d->err, sizeof d->err) < 0) {
 			d->result = (errno == ENOSPC || errno == EDQUOT) ?
@@ -81,6 +99,7 @@ static void deliver_free(struct deliver_job *d)
 	free(d->maildirs);
 	buf_release(&d->head);
 	free(d->body);
+	queue_env_free(&d->qenv);
 	free(d);
 }
 
@@ -88,7 +107,12 @@ static void deliver_done(struct worker_job *job)
 {
 	struct deliver_job *d = (struct deliver_job *)job;
 	struct conn *c = d->c;
-	if (d->result == SMTP_COMMIT_OK) {
+	if (d->result == SMTP_COMMIT_OK && d->queued) {
+		c->srv->messages_stored++;
+		log_info("smtp %s queued id=%s rcpts=%zu size=%zu", c->id, d->id, d->qenv.nrcpts,
+			 d->head.len + d->body_len);
+		relay_notify(c->srv->relay, d->id);
+	} else if (d->result == SMTP_COMMIT_OK) {
 		c->srv->messages_stored++;
 		log_info("smtp %s stored id=%s rcpts=%zu size=%zu", c->id, d->id, d->n,
 			 d->head.len + d->body_len);
@@ -112,6 +136,14 @@ static bool add_maildir(struct deliver_job *d, const char *path)
 	for (size_t i = 0; i < d->n; i++)
 		if (!strcmp(d->maildirs[i], path))
 			return true;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 8;
+		char **m = realloc(d->maildirs, cap * sizeof *m);
+		if (!m)
+			return false;
+		d->maildirs = m;
+		d->cap = cap;
+	}
 	char *p = strdup(path);
 	if (!p)
 		return false;
@@ -119,15 +151,60 @@ static bool add_maildir(struct deliver_job *d, const char *path)
 	return true;
 }
 
+static void commit_answer(struct conn *c, int result)
+{
+	struct smtp_conn *sc = c->proto;
+	struct smtp_in in = { .kind = SMTP_IN_COMMIT_RESULT, .result = result };
+	smtp_server_input(sc->core, &in);
+}
+
+/* Sorts the recipients: local accounts' Maildirs, and (when some are
+ * foreign) the queue envelope with every recipient. */
+static bool plan_delivery(struct conn *c, struct smtp_commit *cm, struct deliver_job *d)
+{
+	struct accounts *a = c->srv->accounts;
+	struct queue_env *q = &d->qenv;
+	bool ok = true;
+	size_t remote = 0;
+	for (size_t i = 0; ok && i < cm->nrcpts; i++) {
+		struct alias_targets t;
+		enum alias_result res = accounts_expand(a, cm->rcpts[i], &t);
+		if (res == ALIAS_OK || res == ALIAS_FOREIGN) {
+			for (size_t k = 0; ok && k < t.nlocal; k++) {
+				char path[4096];
+				ok = accounts_maildir(a, t.local[k], path, sizeof path) == 0 &&
+				     add_maildir(d, path) &&
+				     queue_env_add_rcpt(q, t.local[k], cm->rcpts[i], true);
+			}
+			for (size_t k = 0; ok && k < t.nremote; k++, remote++)
+				ok = queue_env_add_rcpt(q, t.remote[k], cm->rcpts[i], false);
+		}
+		/* A recipient accepted at RCPT whose alias vanished since
+		 * (file reloaded) is dropped, not a reason to fail all. */
+		alias_targets_free(&t);
+	}
+	d->queued = remote > 0;
+	return ok && (d->n > 0 || d->queued);
+}
+
 static void start_commit(struct conn *c, struct smtp_commit *cm)
 {
 	struct smtp_conn *sc = c->proto;
-	struct deliver_job *d = calloc(1, sizeof *d);
-	if (!d || !(d->maildirs = calloc(cm->nrcpts ? cm->nrcpts : 1, sizeof *d->maildirs))) {
-		free(d);
+	const struct conf *cf = c->srv->conf;
+	/* RFC 5321 6.3: too many Received: fields means a loop. */
+	if (trace_count_received(cm->body, cm->body_len, cf->max_hops) >= cf->max_hops) {
+		log_warn("smtp %s loop-detected hops>=%u from=<%s>", c->id, cf->max_hops,
+			 cm->mail_from);
 		free(cm->body);
-		struct smtp_in in = { .kind = SMTP_IN_COMMIT_RESULT, .result = SMTP_COMMIT_TEMPFAIL };
-		smtp_server_input(sc->core, &in);
+		cm->body = NULL;
+		commit_answer(c, SMTP_COMMIT_LOOP);
+		return;
+	}
+	struct deliver_job *d = calloc(1, sizeof *d);
+	if (!d) {
+		free(cm->body);
+		cm->body = NULL;
+		commit_answer(c, SMTP_COMMIT_TEMPFAIL);
 		return;
 	}
 	d->c = c;
@@ -135,28 +212,29 @@ static void start_commit(struct conn *c, struct smtp_commit *cm)
 	d->body_len = cm->body_len;
 	cm->body = NULL;
 	buf_init(&d->head, 0);
-	snprintf(d->id, sizeof d->id, "%s.%u", c->id, ++sc->txn);
-
-	struct accounts *a = c->srv->accounts;
-	const char *only = NULL;
-	for (size_t i = 0; i < cm->nrcpts; i++) {
-		char path[4096];
-		if (accounts_route(a, cm->rcpts[i], path, sizeof path) == ROUTE_LOCAL &&
-		    !add_maildir(d, path))
-			break;
+	accounts_refresh(c->srv->accounts, time(NULL));
+	bool planned = plan_delivery(c, cm, d);
+	if (d->queued) {
+		spool_new_id(d->id, sizeof d->id);
+		snprintf(d->qenv.id, sizeof d->qenv.id, "%s", d->id);
+		d->qenv.sender = strdup(cm->mail_from);
+		d->qenv.created = d->qenv.next_attempt = time(NULL);
+		d->qenv.body_8bit = cm->body_8bit;
+		d->spool_dir = c->srv->relay ? relay_spool_dir(c->srv->relay) : NULL;
+		planned = planned && d->qenv.sender && d->spool_dir;
+	} else {
+		snprintf(d->id, sizeof d->id, "%s.%u", c->id, ++sc->txn);
 	}
-	if (cm->nrcpts == 1)
-		only = cm->rcpts[0];
 	struct trace_info t = {
 		.mail_from = cm->mail_from, .helo = cm->helo, .peer = c->peer,
-		.hostname = c->srv->conf->hostname, .id = d->id, .for_rcpt = only,
+		.hostname = cf->hostname, .id = d->id,
+		.for_rcpt = cm->nrcpts == 1 ? cm->rcpts[0] : NULL,
 		.esmtp = cm->esmtp, .tls = cm->tls, .authenticated = cm->authenticated,
-		.when = time(NULL),
+		.when = time(NULL), .queued = d->queued,
 	};
-	if (d->n == 0 || !trace_headers(&d->head, &t)) {
+	if (!planned || !trace_headers(&d->head, &t)) {
 		deliver_free(d);
-		struct smtp_in in = { .kind = SMTP_IN_COMMIT_RESULT, .result = SMTP_COMMIT_TEMPFAIL };
-		smtp_server_input(sc->core, &in);
+		commit_answer(c, SMTP_COMMIT_TEMPFAIL);
 		return;
 	}
 	d->job.run = deliver_run;
@@ -174,21 +252,36 @@ static void check_rcpt(struct conn *c, const char *data, size_t len, bool authen
 	if (len < sizeof rcpt && !memchr(data, '\0', len)) {
 		memcpy(rcpt, data, len);
 		rcpt[len] = '\0';
-		char path[4096];
 		struct accounts *a = c->srv->accounts;
+		const struct conf *cf = c->srv->conf;
 		accounts_refresh(a, time(NULL));
-		switch (accounts_route(a, rcpt, path, sizeof path)) {
-		case ROUTE_LOCAL: result = SMTP_RCPT_OK; break;
-		case ROUTE_UNKNOWN_USER:
-		case ROUTE_BAD:
+		struct alias_targets t;
+		switch (accounts_expand(a, rcpt, &t)) {
+		case ALIAS_OK:
+			/* Forwarding by alias is ours to do, whoever sends. */
+			result = t.nremote && !c->srv->relay ? SMTP_RCPT_RELAY_UNAVAILABLE
+							     : SMTP_RCPT_OK;
+			break;
+		case ALIAS_FOREIGN:
+			/* Never an open relay: only authenticated clients and
+			 * relay_networks may send to foreign domains. */
+			if (!authenticated &&
+			    !cidr_match_text(cf->relay_nets, cf->nrelay_nets, c->peer))
+				result = SMTP_RCPT_RELAY_DENIED;
+			else
+				result = c->srv->relay ? SMTP_RCPT_OK : SMTP_RCPT_RELAY_UNAVAILABLE;
+			break;
+		case ALIAS_UNKNOWN:
+		case ALIAS_BAD:
 			result = SMTP_RCPT_UNKNOWN_USER;
 			break;
-		case ROUTE_FOREIGN:
-			/* Never an open relay; an authenticated user is told
-			 * honestly that relaying does not exist yet. */
-			result = authenticated ? SMTP_RCPT_RELAY_UNAVAILABLE : SMTP_RCPT_RELAY_DENIED;
+		case ALIAS_LOOP:
+			result = SMTP_RCPT_LOOP;
+			break;
+		case ALIAS_NOMEM:
 			break;
 		}
+		alias_targets_free(&t);
 	}
 	struct smtp_in in = { .kind = SMTP_IN_RCPT_RESULT, .result = result };
 	smtp_server_input(sc->core, &in);

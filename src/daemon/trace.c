@@ -1,6 +1,7 @@
 #include "daemon/trace.h"
 
 #include <string.h>
+#include <strings.h>
 
 /* Client text goes into a header only as harmless printable characters:
  * no CR/LF (header injection), no parentheses (comment nesting). */
@@ -23,9 +24,12 @@ bool trace_headers(struct buf *out, const struct trace_info *t)
 		date[0] = '\0';
 	bool v6 = strchr(t->peer, ':') != NULL;
 
-	buf_append_str(out, "Return-Path: <");
-	buf_append_str(out, t->mail_from);
-	buf_append_str(out, ">\nReceived: from ");
+	if (!t->queued) {
+		buf_append_str(out, "Return-Path: <");
+		buf_append_str(out, t->mail_from);
+		buf_append_str(out, ">\n");
+	}
+	buf_append_str(out, "Received: from ");
 	append_sanitised(out, t->helo && *t->helo ? t->helo : "unknown", 255);
 	buf_append_str(out, v6 ? " ([IPv6:" : " ([");
 	buf_append_str(out, t->peer);
@@ -48,4 +52,20 @@ bool trace_headers(struct buf *out, const struct trace_info *t)
 	}
 	buf_append_str(out, ";\n\t");
 	return buf_printf(out, "%s\n", date);
+}
+
+unsigned trace_count_received(const uint8_t *msg, size_t len, unsigned limit)
+{
+	unsigned n = 0;
+	size_t pos = 0;
+	while (pos < len && n < limit) {
+		const uint8_t *nl = memchr(msg + pos, '\n', len - pos);
+		size_t ll = nl ? (size_t)(nl - (msg + pos)) : len - pos;
+		if (ll == 0 || (ll == 1 && msg[pos] == '\r'))
+			break; /* end of the header section */
+		if (ll >= 9 && !strncasecmp((const char *)msg + pos, "Received:", 9))
+			n++;
+		pos += ll + 1;
+	}
+	return n;
 }

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "lib/buf.h"
@@ -22,9 +23,16 @@ struct trace_info {
 	bool tls;               /* RFC 3848: ESMTPS */
 	bool authenticated;     /* RFC 3848: ESMTPA / ESMTPSA */
 	time_t when;
+	bool queued;            /* for the outbound queue: no Return-Path yet
+	                         * (the final delivery adds it) */
 };
 
 /* Appends both header fields, LF line ends, folded with a tab. */
 bool trace_headers(struct buf *out, const struct trace_info *t);
+
+/* Counts the Received: fields in the header section of msg (up to the
+ * first empty line), the hop count of RFC 5321 6.3. Stops counting at
+ * limit. */
+unsigned trace_count_received(const uint8_t *msg, size_t len, unsigned limit);
 
 #endif

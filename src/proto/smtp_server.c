@@ -528,6 +528,14 @@ static void commit_result(struct smtp_server *s, int result,
 		a.lines[0] = "Insufficient system storage, try again later";
 		what = "no-space";
 		break;
+	case SMTP_COMMIT_LOOP:
+		/* RFC 5321 6.3: a loop is a permanent failure of this
+		 * message; 5.4.6 is RFC 3463's "routing loop detected" */
+		a.code = 554;
+		a.esc = "5.4.6";
+		a.lines[0] = "Too many hops (Received: fields), mail loop suspected";
+		what = "loop";
+		break;
 	}
 	if (!what)
 		BUG("smtp_server: unknown commit result");

@@ -169,12 +169,18 @@ enum smtp_rcpt_result {
 	 * an authenticated client's foreign recipient until an outbound
 	 * queue exists. */
 	SMTP_RCPT_RELAY_UNAVAILABLE,
+	/* 550 5.4.6 "Alias expansion loops": the aliases file sends this
+	 * address round in circles with no final target (RFC 3463 5.4.6). */
+	SMTP_RCPT_LOOP,
 };
 
 enum smtp_commit_result {
 	SMTP_COMMIT_OK,          /* 250 2.0.0 */
 	SMTP_COMMIT_TEMPFAIL,    /* 451 4.3.0 */
 	SMTP_COMMIT_NO_SPACE,    /* 452 4.3.1 */
+	/* 554 5.4.6 "Too many hops": the message carries more Received:
+	 * fields than max_hops, a mail loop (RFC 5321 6.3). */
+	SMTP_COMMIT_LOOP,
 };
 
 enum smtp_auth_result {

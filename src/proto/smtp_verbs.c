@@ -402,6 +402,11 @@ void smtp_verbs_rcpt_result(struct smtp_server *s, int result)
 			"Relaying to remote domains is not available yet");
 		what = "relay-unavailable";
 		break;
+	case SMTP_RCPT_LOOP:
+		set1(&a, 550, "5.4.6", "Recipient address rejected: alias expansion loops");
+		a.not_an_error = true;
+		what = "alias-loop";
+		break;
 	}
 	if (!what)
 		BUG("smtp_verbs: unknown recipient result");

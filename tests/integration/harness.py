@@ -21,6 +21,8 @@ FACTEUR_BIN = Path(os.environ.get("FACTEUR_BIN") or REPO_ROOT / "build" / "facte
 
 HOST = "127.0.0.1"
 HOSTNAME = "mx.test"
+# A loopback port where no DNS server listens (the discard port).
+DNS_NOWHERE = "127.0.0.1:9"
 NET_TIMEOUT = 10.0
 
 ACCOUNTS = {
@@ -466,6 +468,9 @@ class Server:
             "pop3_listen": f"{HOST}:{self.pop3_port or free_port()}",
             "auth_fail_delay": 50,
             "log_level": "info",
+            # Tests never send a DNS query off loopback: relay tests give
+            # their own DNS server; elsewhere nothing answers here.
+            "dns_servers": DNS_NOWHERE,
         }
         values.update(self.extra)
         return values
