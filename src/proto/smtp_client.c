@@ -200,6 +200,15 @@ static bool output_waiting(const struct smtp_client *c)
 		|| c->pend_close || c->state == SC_BODY;
 }
 
+static bool holds_secret(const struct smtp_client *c, const char *text)
+{
+	const char *s[] = {c->pass, c->b64[0], c->b64[1], c->b64[2]};
+	for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+		if (s[i] && *s[i] && strstr(text, s[i]))
+			return true;
+	return false;
+}
+
 static void log_text(struct smtp_client *c, const char *prefix,
 	const char *s, size_t n)
 {
@@ -208,8 +217,18 @@ static void log_text(struct smtp_client *c, const char *prefix,
 		return;
 	char esc[LOG_ESC_MAX];
 	escape_log(esc, sizeof esc, (const uint8_t *)s, n);
-	if (!buf_append_str(&it->data, prefix) || !buf_append_str(&it->data, esc))
+	if (!buf_append_str(&it->data, prefix) || !buf_append_str(&it->data, esc)) {
 		c->no_memory = true;
+		return;
+	}
+	/* checked on the final line: escaping turns "\\" into "\x5c", and
+	 * a server can build a secret out of that */
+	if (holds_secret(c, buf_cstr(&it->data))) {
+		buf_clear(&it->data);
+		if (!buf_append_str(&it->data, prefix)
+			|| !buf_append_str(&it->data, "<redacted>"))
+			c->no_memory = true;
+	}
 }
 
 /* Queues the command line a+b with CRLF and logs it (as log_as when
@@ -725,15 +744,6 @@ static void close_normal(struct smtp_client *c)
 }
 
 /* ---- replies ---- */
-
-static bool holds_secret(const struct smtp_client *c, const char *text)
-{
-	const char *s[] = {c->pass, c->b64[0], c->b64[1], c->b64[2]};
-	for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
-		if (s[i] && *s[i] && strstr(text, s[i]))
-			return true;
-	return false;
-}
 
 static void log_reply(struct smtp_client *c, const struct smtp_client_reply *r)
 {
