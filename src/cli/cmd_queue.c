@@ -50,6 +50,7 @@ static const char *state_name(enum rcpt_state s)
 	case RCPT_PENDING: return "pending";
 	case RCPT_SENT: return "sent";
 	case RCPT_FAILED: return "failed";
+	case RCPT_BOUNCED: return "bounced";
 	}
 	return "?";
 }

@@ -531,6 +531,7 @@ struct finish_job {
 	struct queue_env notice_env; /* a bounce or warning to enqueue first */
 	struct buf notice;
 	bool has_notice;
+	bool bounced;                /* the notice is a bounce (not a warning) */
 	bool notice_queued;
 	int rc;
 	char err[256];
@@ -568,7 +569,7 @@ static void finish_done(struct worker_job *job)
 	if (f->rc < 0)
 		log_error("relay write-failed id=%s error=\"%s\"", a->id, f->err);
 	if (f->has_notice && f->notice_queued)
-		log_info("relay %s id=%s notice=%s", f->remove ? "bounce" : "delay-warning",
+		log_info("relay %s id=%s notice=%s", f->bounced ? "bounce" : "delay-warning",
 			 a->id, f->notice_env.id);
 	char notice_id[QUEUE_ID_MAX + 1];
 	snprintf(notice_id, sizeof notice_id, "%s", f->notice_queued ? f->notice_env.id : "");
@@ -624,19 +625,28 @@ static void finish_attempt(struct attempt *a)
 	time_t now = time(NULL);
 	env->attempts++;
 	f->remove = queue_env_pending(env) == 0;
-	if (f->remove) {
-		f->has_notice = notice_build(r, a, false, &f->notice_env, &f->notice);
-	} else {
+	/* Recipients that failed for good are reported now, not when the
+	 * last of the others is done (which may take queue_lifetime). */
+	f->has_notice = notice_build(r, a, false, &f->notice_env, &f->notice);
+	if (f->has_notice)
+		f->bounced = true;
+	if (!f->remove) {
 		env->next_attempt = now + backoff(cf, env->attempts);
-		if (cf->delay_warning && !env->warned &&
+		if (!f->has_notice && cf->delay_warning && !env->warned &&
 		    now - env->created >= (time_t)cf->delay_warning) {
 			f->has_notice = notice_build(r, a, true, &f->notice_env, &f->notice);
-			env->warned = true;
+			env->warned = f->has_notice;
 		}
 		r->deferred++;
 		log_info("relay deferred id=%s pending=%zu next-in=%lds", a->id,
 			 queue_env_pending(env), (long)(env->next_attempt - now));
 	}
+	/* The notice's recipients are marked in the state written next; a
+	 * crash before that write queues the same notice id again, which
+	 * spool_enqueue refuses (EEXIST): never two bounces. */
+	for (size_t i = 0; f->bounced && i < env->nrcpts; i++)
+		if (env->rcpts[i].state == RCPT_FAILED)
+			env->rcpts[i].state = RCPT_BOUNCED;
 	f->job.run = finish_run;
 	f->job.done = finish_done;
 	worker_pool_submit(r->srv->pool, &f->job);

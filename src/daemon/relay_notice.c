@@ -85,8 +85,11 @@ bool notice_build(struct relay *r, const struct attempt *a, bool delay_warning,
 	free(dr);
 	if (!ok)
 		return false;
-	int idn = snprintf(env->id, sizeof env->id, "%s.%s", orig->id,
-			   delay_warning ? "warn" : "dsn");
+	/* One bounce per attempt that had failures (attempts counts the
+	 * attempt being finished), one warning in all. */
+	int idn = delay_warning ? snprintf(env->id, sizeof env->id, "%s.warn", orig->id)
+				: snprintf(env->id, sizeof env->id, "%s.dsn%u", orig->id,
+					   orig->attempts);
 	env->sender = strdup("");
 	env->created = now;
 	env->next_attempt = now;

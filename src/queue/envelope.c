@@ -77,6 +77,7 @@ static const char *const rcpt_state_names[] = {
 	[RCPT_PENDING] = "pending",
 	[RCPT_SENT] = "sent",
 	[RCPT_FAILED] = "failed",
+	[RCPT_BOUNCED] = "bounced",
 };
 
 #define ENV_NSTATES (sizeof rcpt_state_names / sizeof rcpt_state_names[0])

@@ -39,6 +39,7 @@ enum rcpt_state {
 	RCPT_PENDING,   /* still to be delivered (possibly after failures) */
 	RCPT_SENT,      /* accepted by the next hop or stored locally */
 	RCPT_FAILED,    /* permanent failure or expired: to be bounced */
+	RCPT_BOUNCED,   /* failed, and the sender's notice is queued */
 };
 
 struct queue_rcpt {

@@ -390,3 +390,26 @@ def test_queue_commands(make_server):
     r = a.cli("queue", "show", "../../etc/passwd")
     assert r.returncode == 1
     assert a.messages(ALICE) == [], "delete sends no bounce"
+
+
+def test_failed_recipient_bounced_while_others_wait(make_server):
+    """dave fails for good at once; zed's domain is down. The bounce for
+    dave comes now, not when zed's retries end; zed stays queued."""
+    b = remote_server(make_server)
+    b.start()
+    a = make_server(**relay_conf(b.smtp_port, retry_min="1h", retry_max="2h",
+                                 routes=f"remote.test={HOST}:{b.smtp_port}, "
+                                        f"down.test={HOST}:{free_port()}"))
+    submit(a, ["dave@remote.test", "zed@down.test"])
+    bounce = wait_for(lambda: a.messages(ALICE), what="bounce for dave")
+    _, parts = dsn_parts(bounce[0])
+    st = status_text(parts[1])
+    assert "dave@remote.test" in st and "zed@down.test" not in st, st
+    (qid,) = queue_ids(a)
+    show = a.cli("queue", "show", qid).stdout.decode()
+    assert "<dave@remote.test> bounced" in show and "<zed@down.test> pending" in show, show
+    # a flush retries zed only; no second bounce for dave
+    assert a.cli("queue", "flush").returncode == 0
+    wait_for(lambda: a.log().count(" next-in=") >= 2, what="second attempt")
+    time.sleep(0.5)
+    assert len(a.messages(ALICE)) == 1
