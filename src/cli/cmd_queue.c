@@ -143,7 +143,7 @@ static int queue_show(const char *dir, const char *id)
 	for (size_t k = 0; k < e.nrcpts; k++) {
 		const struct queue_rcpt *q = &e.rcpts[k];
 		printf("rcpt       <%s> %s%s", q->addr, state_name(q->state), q->local ? " local" : "");
-		if (strcmp(q->orcpt, q->addr))
+		if (strcmp(q->orcpt, q->addr) != 0)
 			printf(" (for <%s>)", q->orcpt);
 		putchar('\n');
 		if (q->code || q->text)
@@ -237,7 +237,7 @@ int cmd_queue(int argc, char **argv)
 	}
 	bool needs_id = !strcmp(act, "show") || !strcmp(act, "delete") || !strcmp(act, "hold") ||
 			!strcmp(act, "release");
-	if (!needs_id && strcmp(act, "list") && strcmp(act, "flush"))
+	if (!needs_id && strcmp(act, "list") != 0 && strcmp(act, "flush") != 0)
 		return usage_error("unknown action", act);
 	const char *path = NULL, *id = NULL;
 	for (int i = 2; i < argc; i++) {
@@ -281,8 +281,12 @@ int cmd_queue(int argc, char **argv)
 		else
 			puts("flush requested: the server retries every entry within a second");
 	} else {
-		rc = queue_change(dir, id, !strcmp(act, "delete") ? CH_DELETE
-					   : !strcmp(act, "hold") ? CH_HOLD : CH_RELEASE);
+		enum change ch = CH_RELEASE;
+		if (strcmp(act, "delete") == 0)
+			ch = CH_DELETE;
+		else if (strcmp(act, "hold") == 0)
+			ch = CH_HOLD;
+		rc = queue_change(dir, id, ch);
 	}
 	conf_free(&c);
 	return rc;

@@ -394,7 +394,7 @@ static int set_nets(struct conf *c, bool relay, char *v, char *msg, size_t msgle
 
 static void free_domains(struct conf *c)
 {
-	for (size_t i = 0; i < c->ndomains; i++)
+	for (size_t i = 0; c->domains && i < c->ndomains; i++)
 		free(c->domains[i]);
 	free(c->domains);
 	c->domains = NULL;

@@ -771,8 +771,12 @@ void relay_free(struct relay **rp)
 	r->stopping = true;
 	rsessions_free(r);
 	dests_free(r);
-	while (r->attempts)
-		attempt_free(r->attempts);
+	while (r->attempts) {
+		struct attempt *a = r->attempts;
+		r->attempts = a->next;
+		a->next = a->prev = NULL;
+		attempt_free(a);
+	}
 	dns_resolver_free(&r->dns);
 	if (r->tick)
 		event_free(r->tick);

@@ -63,7 +63,7 @@ static unsigned session_seq;
 
 static void session_end(struct rsession *s);
 static void try_next(struct rsession *s);
-static void pump(struct rsession *s);
+static bool pump(struct rsession *s);
 
 static const char *mta_of(const struct rsession *s)
 {
@@ -265,25 +265,26 @@ static bool drain(struct rsession *s)
 	return true;
 }
 
-static void pump(struct rsession *s)
+/* Feeds what the server sent to the core; false when the session was
+ * freed on the way. */
+static bool pump(struct rsession *s)
 {
 	while (s->core && s->bev) {
 		struct evbuffer *in = bufferevent_get_input(s->bev);
 		size_t len = evbuffer_get_length(in);
-		if (len == 0) {
-			drain(s);
-			return;
-		}
+		if (len == 0)
+			return drain(s);
 		struct evbuffer_iovec v;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-			return;
+			return true;
 		size_t n = smtp_client_feed(s->core, v.iov_base, v.iov_len);
 		evbuffer_drain(in, n);
 		if (!drain(s))
-			return;
+			return false;
 		if (n == 0)
-			return;
+			return true;
 	}
+	return true;
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -333,8 +334,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	/* Let the core read whatever came before the close. */
-	pump(s);
-	if (s->core)
+	if (pump(s) && s->core)
 		core_input(s, SMTPC_IN_EOF);
 }
 
@@ -489,7 +489,14 @@ static void on_dns(void *arg, const struct dns_result *res)
 	if (n > MAX_TARGETS)
 		n = MAX_TARGETS;
 	s->targets = calloc(n ? n : 1, sizeof *s->targets);
-	for (size_t h = 0; s->targets && h < res->nhosts; h++) {
+	if (!s->targets) {
+		struct smtp_client_reply rep = { .code = 451, .status = "4.3.0",
+						 .text = "out of memory" };
+		dest_fail_all(s->d, &rep, NULL);
+		session_end(s);
+		return;
+	}
+	for (size_t h = 0; h < res->nhosts; h++) {
 		const struct dns_host *dh = &res->hosts[h];
 		for (size_t i = 0; i < dh->naddrs && s->ntargets < n; i++) {
 			struct target *t = &s->targets[s->ntargets++];
@@ -583,13 +590,18 @@ void rsessions_free(struct relay *r)
 {
 	while (r->sessions) {
 		struct rsession *s = r->sessions;
+		r->sessions = s->next;
+		if (r->sessions)
+			r->sessions->prev = NULL;
+		s->next = NULL;
+		s->d->nsessions--;
+		r->nsessions--;
 		/* Jobs in hand belong to attempts freed by relay_free. */
 		if (s->job) {
 			free(s->job->idx);
 			free(s->job);
 			s->job = NULL;
 		}
-		session_unlink(s);
 		session_free(s);
 	}
 }

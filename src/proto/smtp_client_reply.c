@@ -10,6 +10,7 @@
  * broken proxies send them, and nothing here depends on the difference). */
 #include "proto/smtp_client_int.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -55,7 +56,7 @@ static void append_text(struct smtpc_reader *r, const uint8_t *p, size_t n)
 	size_t room = sizeof r->reply.text - 1;
 	if (r->nlines > 1) {
 		static const char sep[] = " / ";
-		for (size_t i = 0; i < sizeof sep - 1 && r->text_len < room; i++)
+		for (size_t i = 0; sep[i] && r->text_len < room; i++)
 			t[r->text_len++] = sep[i];
 	}
 	for (size_t i = 0; i < n && r->text_len < room; i++)
@@ -69,6 +70,17 @@ void smtpc_reply_set_text(struct smtp_client_reply *rep, const char *text)
 	for (; n < sizeof rep->text - 1 && text[n]; n++)
 		rep->text[n] = safe_char((unsigned char)text[n]);
 	rep->text[n] = '\0';
+}
+
+struct smtp_client_reply smtpc_reply_local(unsigned code, const char *status,
+	const char *text)
+{
+	struct smtp_client_reply r;
+	memset(&r, 0, sizeof r);
+	r.code = code;
+	snprintf(r.status, sizeof r.status, "%s", status);
+	smtpc_reply_set_text(&r, text);
+	return r;
 }
 
 static size_t digits(const uint8_t *p, size_t n, size_t max)
@@ -164,8 +176,8 @@ static enum smtpc_read take_line(struct smtpc_reader *r, const uint8_t *s,
 		return bad(r, "reply code out of range");
 	if (n > 3 && s[3] != ' ' && s[3] != '-')
 		return bad(r, "no space or hyphen after the reply code");
-	unsigned code = (unsigned)(s[0] - '0') * 100 + (unsigned)(s[1] - '0') * 10
-		+ (unsigned)(s[2] - '0');
+	unsigned code = (unsigned)(s[0] - '0') * 100
+		+ (unsigned)(s[1] - '0') * 10 + (unsigned)(s[2] - '0');
 	if (r->nlines > 0 && code != r->reply.code)
 		return bad(r, "mixed codes in a multiline reply");
 	if (r->nlines == SMTPC_REPLY_LINES_MAX)
@@ -193,8 +205,9 @@ enum smtpc_read smtpc_reader_feed(struct smtpc_reader *r, const uint8_t *in,
 	*taken = take;
 	/* Without an LF yet, reaching the limit already means the line will
 	 * be too long: a newline-less flood costs at most max bytes. */
-	if (r->line.len + take > r->max || (!lf && r->line.len + take >= r->max)) {
-		size_t room = r->max > r->line.len ? r->max - r->line.len : 0;
+	size_t have = r->line.len;
+	if (have + take > r->max || (!lf && have + take >= r->max)) {
+		size_t room = r->max > have ? r->max - have : 0;
 		*taken = take < room ? take : room;
 		return bad(r, "reply line too long");
 	}

@@ -836,6 +836,14 @@ static const struct ccase cases[] = {
 		.out = EHLO "AUTH PLAIN AHVzZXIAczNjcmV0LXB3\r\nQUIT\r\n"
 			"[CLOSE 535 perm 5.7.8: <redacted>]\n",
 		.log_has = "S: 535 <redacted>"),
+	C("escaping_cannot_forge_a_secret_into_the_log",
+		.tls_active = true, .user = "user", .pass = "s3cret-pw",
+		/* "\\" is logged as "\x5c": with "zNjcmV0LXB3" after it, that
+		 * would spell base64("s3cret-pw") */
+		.in = {"220 \\zNjcmV0LXB3\r\n250-mx.test\r\n250 AUTH PLAIN\r\n"
+			"235 ok\r\n" BYE},
+		.out = EHLO "AUTH PLAIN AHVzZXIAczNjcmV0LXB3\r\n[READY]\n" QUIT_OK,
+		.log_has = "S: <redacted>"),
 	C("auth_334_after_initial_response_is_cancelled",
 		.tls_active = true, .user = "user", .pass = "s3cret-pw",
 		.in = {GREET "250-mx.test\r\n250 AUTH PLAIN\r\n" "334 \r\n"},
