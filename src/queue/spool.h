@@ -38,7 +38,7 @@ int spool_ensure(const char *dir, char *err, size_t errlen);
 void spool_new_id(char *id, size_t idsz);
 
 /* Stores a new entry durably: env->id must be set (spool_new_id, or a
- * deterministic id such as "<orig>.dsn"); env->size is filled in from the
+ * deterministic id such as "<orig>.dsn<attempt>"); env->size is filled in from the
  * parts. Fails with errno EEXIST when the id is taken (so a bounce
  * enqueued twice after a crash is stored once). */
 int spool_enqueue(const char *dir, struct queue_env *env,
