@@ -104,27 +104,29 @@ static bool holds_secret(const struct smtp_client *c, const char *text)
 	return false;
 }
 
+/* The item pushed last, when filling it failed: an empty LOG or SEND
+ * is of no use to anyone. */
+static void drop_last(struct smtp_client *c)
+{
+	item_release(&c->q[--c->qlen]);
+	if (c->open_send == c->qlen)
+		c->open_send = NO_ITEM;
+	c->no_memory = true;
+}
+
 void smtpc_log(struct smtp_client *c, const char *prefix,
 	const char *s, size_t n)
 {
-	struct smtpc_item *it = smtpc_push(c, SMTPC_OUT_LOG);
-	if (!it)
-		return;
-	char esc[LOG_ESC_MAX];
+	char esc[LOG_ESC_MAX], line[LOG_ESC_MAX + 16];
 	escape_log(esc, sizeof esc, (const uint8_t *)s, n);
-	if (!buf_append_str(&it->data, prefix)
-		|| !buf_append_str(&it->data, esc)) {
-		c->no_memory = true;
-		return;
-	}
+	snprintf(line, sizeof line, "%s%s", prefix, esc);
 	/* checked on the final line: escaping turns "\\" into "\x5c", and
 	 * a server can build a secret out of that */
-	if (holds_secret(c, buf_cstr(&it->data))) {
-		buf_clear(&it->data);
-		if (!buf_append_str(&it->data, prefix)
-			|| !buf_append_str(&it->data, "<redacted>"))
-			c->no_memory = true;
-	}
+	if (holds_secret(c, line))
+		snprintf(line, sizeof line, "%s<redacted>", prefix);
+	struct smtpc_item *it = smtpc_push(c, SMTPC_OUT_LOG);
+	if (it && !buf_append_str(&it->data, line))
+		drop_last(c);
 }
 
 /* Queues the command line a+b with CRLF and logs it (as log_as when
@@ -147,6 +149,8 @@ void smtpc_send_line(struct smtp_client *c, const char *a, const char *b,
 	}
 	/* room first: a secret must not be left behind by a realloc */
 	if (!buf_reserve(&it->data, an + bn + 2)) {
+		if (it->data.len == 0)
+			drop_last(c);
 		c->no_memory = true;
 		return;
 	}
