@@ -7,23 +7,35 @@ Promises checked:
   at least once; B never holds a message whose client did not send it
   whole (and none that A refused); B never holds a partial message; a
   second copy at B exists only for an entry whose attempt was cut by a
-  kill (RFC 5321 6.1); after each kill no envelope is without its message
+  kill (RFC 5321 6.1), and there are no more of them than entries B had
+  answered 250 for that were still queued at a kill, plus
+  relay_concurrency transactions in flight per kill (kills x
+  relay_concurrency alone is not a bound: a session takes its next job
+  as soon as B answers, before the entry's removal is durable, so a kill
+  can leave more acknowledged entries queued than there are sessions;
+  the figures are printed); after each kill no envelope is without its message
   (invariant 2) and nothing is quarantined; after the drain the queue,
   queue/tmp and queue/corrupt are empty, and msg/ leftovers of the kills
   go at the first start once older than RECOVER_MIN_AGE;
 - kill -9 of B while A relays: A defers and delivers everything once B is
-  back; no loss, no bounce to alice;
+  back; no loss, no bounce to alice; duplicates (B killed after storing,
+  before its 250 reached A) at most relay_concurrency per kill;
 - damaged entries: an envelope that does not parse is quarantined to
   corrupt/ with its message and a .reason (while running, and at start);
   an envelope without its message is quarantined at start with the
-  reason "envelope without message"; a msg/ file without envelope is
+  reason "envelope without message" (while running the relay cannot
+  lock such an entry, its lock being on msg/, and leaves it for the next
+  start, which the test does not hold against it); a msg/ file without envelope is
   removed at start only when older than RECOVER_MIN_AGE (1 h), a younger
   one is kept; queue/tmp is emptied at start; a good entry next to the
   damage is delivered and A keeps serving.
 
 HARDENING_SEED replays the random delays; HARDENING_RELAY_ROUNDS (default
 12) sets the number of kills of A, HARDENING_RELAY_B_ROUNDS (default 10)
-the number of kills of B.
+the number of kills of B, HARDENING_RELAY_CONCURRENCY (default 4) A's
+relay_concurrency. B must get its port back at each restart (the route
+names it); facteur binds with SO_REUSEADDR, so only another process
+taking the port in between would fail the test.
 """
 
 import email
@@ -41,7 +53,7 @@ from hardlib import ACCOUNTS, FACTEUR_BIN, HOST, wait_for
 ALICE = "alice@localhost"
 CAROL = "carol@remote.test"
 CAROL_PW = "carolsecret"
-CONCURRENCY = 4    # relay_concurrency of A: sessions to B at once
+CONCURRENCY = int(os.environ.get("HARDENING_RELAY_CONCURRENCY", "4"))  # A: sessions to B
 THREADS = 6        # submitting clients
 ROUNDS = int(os.environ.get("HARDENING_RELAY_ROUNDS", "12"))
 B_ROUNDS = int(os.environ.get("HARDENING_RELAY_B_ROUNDS", "10"))
@@ -309,7 +321,8 @@ def audit_b(b, ledger):
         q = A_QID.search(" ".join(received[-1].split()))
         assert q, f"{p}: no queue id in A's Received: {received[-1]!r}"
         if m["qid"]:
-            assert q.group(1) == m["qid"], f"{p}: A said 'queued as {m['qid']}', trace says {q.group(1)}"
+            assert q.group(1) == m["qid"], (
+                f"{p}: A said 'queued as {m['qid']}', its trace says {q.group(1)}")
         copies.setdefault(mid, []).append(q.group(1))
     lost = [(mid, m["qid"]) for mid, m in ledger.msgs.items()
             if m["state"] == "ok" and mid not in copies]
@@ -339,6 +352,8 @@ def test_kill9_of_the_relaying_instance(make_server, rng):
     ledger = Ledger()
     stats = new_stats()
     delays = []
+    windows = []  # per kill: entries acknowledged by B but still queued at A
+    killed = []   # per kill: A's log of that run
     t0 = time.monotonic()
     for rnd in range(ROUNDS):
         a.start(keep_ports=rnd > 0)
@@ -351,6 +366,12 @@ def test_kill9_of_the_relaying_instance(make_server, rng):
         stop_submitters(stop, threads)
         check_spool_after_kill(a, f"after kill {rnd + 1}")
         assert b.alive(), "B died"
+        # Entries B had answered 250 for that are still queued: A will
+        # send them again (their removal was queued behind other disk
+        # work on A's worker threads when the kill came).
+        killed.append(log_segments(a)[-1])  # the log of the run just killed
+        sent = set(re.findall(r"relay sent id=(\S+)", killed[-1]))
+        windows.append(len(sent & set(qnames(a, "env") + qnames(a, "hold"))))
     kills = a.killed
     assert kills == ROUNDS
     assert not stats["errors"], stats["errors"][:10]
@@ -370,10 +391,12 @@ def test_kill9_of_the_relaying_instance(make_server, rng):
     for n in leftovers:
         os.utime(qdir(a) / "msg" / n, (old, old))
     assert a.stop() == 0
+    runs_before = len(log_segments(a))
     a.start(keep_ports=True)
     assert qnames(a, "msg") == [], f"aged msg/ leftovers survived a start: {qnames(a, 'msg')}"
     if leftovers:
-        assert f"relay recovered files={len(leftovers)}" in log_segments(a)[-1], a.log_tail()
+        assert f"relay recovered files={len(leftovers)}" in "".join(
+            log_segments(a)[runs_before:]), a.log_tail()
     assert queue_is_empty(a)
 
     # B: everything acknowledged is there, nothing else, nothing partial.
@@ -384,16 +407,23 @@ def test_kill9_of_the_relaying_instance(make_server, rng):
     # A second copy needs an attempt of its entry cut by a kill: one that
     # started ("relay attempt") in a run that ended in SIGKILL before the
     # entry was done ("relay done" is logged once its removal is durable).
-    segments = log_segments(a)
-    assert len(segments) == ROUNDS + 2, len(segments)
-    killed = segments[:ROUNDS]
     for mid, n in dupes.items():
         q = copies[mid][0]
         cut = sum(1 for s in killed if has_line(s, "attempt", q) and not has_line(s, "done", q))
         assert n <= cut, (f"{mid} (A's {q}) is at B {n + 1} times but only {cut} of its "
                           "attempts were cut by a kill")
-    assert extra <= kills * CONCURRENCY, (
-        f"{extra} duplicate copies at B for {kills} kills at relay_concurrency {CONCURRENCY}")
+    # Each extra copy is an entry B had accepted when A died: either its
+    # 250 was read and the entry still queued (windows), or the reply was
+    # still on its way (at most one transaction per session, so at most
+    # relay_concurrency per kill). Not kills x relay_concurrency alone: a
+    # session takes its next job as soon as B answers, before the entry's
+    # removal is durable, so a kill can leave more than relay_concurrency
+    # acknowledged entries queued.
+    bound = sum(windows) + kills * CONCURRENCY
+    assert extra <= bound, (
+        f"{extra} duplicate copies at B for {kills} kills: more than the {sum(windows)} "
+        f"entries acknowledged by B but still queued at a kill plus {kills}x{CONCURRENCY} "
+        "transactions in flight")
 
     sent_before_kill = sum(s.count("relay sent ") for s in killed)
     acked = ledger.count("ok")
@@ -406,8 +436,11 @@ def test_kill9_of_the_relaying_instance(make_server, rng):
           f"dropped-sessions={stats['dropped']}")
     print(f"relayed-before-a-kill={sent_before_kill} queued-at-last-kill={queued_at_end} "
           f"files-at-B={len(b.message_files(CAROL))} distinct-at-B={len(copies)}")
-    print(f"duplicates={extra} (bound {kills}x{CONCURRENCY}={kills * CONCURRENCY}) "
-          f"messages-duplicated={len(dupes)} msg-leftovers-aged-and-removed={len(leftovers)}")
+    print(f"duplicates={extra} bound={bound} (acknowledged-but-queued per kill {windows}, "
+          f"sum {sum(windows)}, + {kills}x{CONCURRENCY} in flight); "
+          f"kills x relay_concurrency = {kills * CONCURRENCY}"
+          f"{' EXCEEDED' if extra > kills * CONCURRENCY else ''}")
+    print(f"messages-duplicated={len(dupes)} msg-leftovers-aged-and-removed={len(leftovers)}")
     print(f"load-time={load_time:.1f}s drain-time={drain_time:.1f}s")
     assert acked >= ROUNDS, f"too little load to mean anything: {acked} acknowledged"
     assert sent_before_kill > 0, "A never relayed before a kill: the test proves nothing"
