@@ -649,7 +649,9 @@ static void finish_attempt(struct attempt *a)
 			env->rcpts[i].state = RCPT_BOUNCED;
 	f->job.run = finish_run;
 	f->job.done = finish_done;
-	worker_pool_submit(r->srv->pool, &f->job);
+	/* The next hop has the message: record it before new commits, so a
+	 * crash leaves few messages to be sent twice. */
+	worker_pool_submit_urgent(r->srv->pool, &f->job);
 }
 
 /* ---- start and stop ---- */

@@ -148,6 +148,18 @@ void worker_pool_submit(struct worker_pool *p, struct worker_job *job)
 	pthread_mutex_unlock(&p->mu);
 }
 
+void worker_pool_submit_urgent(struct worker_pool *p, struct worker_job *job)
+{
+	p->pending++;
+	pthread_mutex_lock(&p->mu);
+	job->next = p->todo.head;
+	p->todo.head = job;
+	if (!p->todo.tail)
+		p->todo.tail = job;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
 size_t worker_pool_pending(const struct worker_pool *p)
 {
 	return p->pending;

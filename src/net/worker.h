@@ -24,6 +24,10 @@ struct worker_pool *worker_pool_new(struct event_base *base, unsigned nthreads);
  * the threads and frees the pool. Must run on the loop thread. */
 void worker_pool_free(struct worker_pool **pp);
 void worker_pool_submit(struct worker_pool *p, struct worker_job *job);
+/* Ahead of every queued job: for short writes that record what already
+ * happened elsewhere (a relayed message's new state), so that a crash
+ * finds as little as possible done but not yet recorded. */
+void worker_pool_submit_urgent(struct worker_pool *p, struct worker_job *job);
 /* Jobs submitted and not yet done(). */
 size_t worker_pool_pending(const struct worker_pool *p);
 
