@@ -208,6 +208,21 @@ static void load_run(struct worker_job *job)
 	if (a->lock_fd < 0) {
 		j->result = errno == EWOULDBLOCK ? LOAD_BUSY : errno == ENOENT ? LOAD_GONE : LOAD_ERROR;
 		snprintf(j->err, sizeof j->err, "lock: %.200s", strerror(errno));
+		/* The lock lives on the message: no message but an envelope
+		 * is damage (spool.h invariant), not an entry that left. */
+		struct queue_env probe;
+		memset(&probe, 0, sizeof probe);
+		char perr[256];
+		if (j->result == LOAD_GONE && spool_load(dir, a->id, &probe, perr, sizeof perr) == 0) {
+			j->result = LOAD_CORRUPT;
+			snprintf(j->err, sizeof j->err, "envelope without message");
+		}
+		queue_env_free(&probe);
+		if (j->result == LOAD_CORRUPT) {
+			char qerr[256];
+			if (spool_quarantine(dir, a->id, j->err, qerr, sizeof qerr) < 0)
+				snprintf(j->err, sizeof j->err, "quarantine: %.200s", qerr);
+		}
 		return;
 	}
 	if (spool_load(dir, a->id, &a->env, j->err, sizeof j->err) < 0) {
@@ -235,6 +250,8 @@ static void load_done(struct worker_job *job)
 	struct attempt *a = j->a;
 	struct relay *r = a->r;
 	enum load_result res = j->result;
+	char j_err[256];
+	snprintf(j_err, sizeof j_err, "%s", j->err);
 	free(j);
 	struct qent *e = ent_find(r, a->id);
 	bool forced = e && e->next == 0;
@@ -270,7 +287,7 @@ static void load_done(struct worker_job *job)
 		}
 		break;
 	case LOAD_CORRUPT:
-		log_error("relay quarantined id=%s", a->id);
+		log_error("relay quarantined id=%s reason=\"%s\"", a->id, j_err);
 		ent_remove(r, a->id);
 		break;
 	case LOAD_GONE:

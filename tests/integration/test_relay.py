@@ -413,3 +413,17 @@ def test_failed_recipient_bounced_while_others_wait(make_server):
     wait_for(lambda: a.log().count(" next-in=") >= 2, what="second attempt")
     time.sleep(0.5)
     assert len(a.messages(ALICE)) == 1
+
+
+def test_envelope_without_message_is_quarantined_while_running(make_server):
+    a = make_server(**relay_conf(free_port(), retry_min="1h", retry_max="2h"))
+    submit(a, [CAROL])
+    wait_for(lambda: " next-in=" in a.log(), what="a deferral")
+    (qid,) = queue_ids(a)
+    (a.data_dir / "queue" / "msg" / qid).unlink()
+    assert a.cli("queue", "flush").returncode == 0
+    wait_for(lambda: "relay quarantined" in a.log(), what="quarantine")
+    assert "envelope without message" in a.log()
+    corrupt = a.data_dir / "queue" / "corrupt"
+    assert (corrupt / f"{qid}.env").exists()
+    assert queue_ids(a) == []
