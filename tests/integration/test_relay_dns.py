@@ -97,3 +97,26 @@ def test_dns_down_defers(make_server, remote):
         assert "status=4.4.3" in a.log()
         assert len(queue_ids(a)) == 1
         assert a.messages(ALICE) == []
+
+
+def test_ipv6_only_mx(make_server):
+    """An MX host with only an AAAA record: delivered over IPv6 (::1)."""
+    import socket
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    from harness import free_port
+    port = free_port()
+    b = remote_server(make_server, smtp_listen=f"127.0.0.1:{port}, [::1]:{port}")
+    b.smtp_port = port
+    b.pop3_port = free_port()
+    b.start(keep_ports=True)
+    with DnsZone(["remote.test. MX 10 mx6.remote.test.",
+                  "mx6.remote.test. AAAA ::1"]) as zone:
+        a = sender_via(make_server, zone.server, port)
+        submit(a, [CAROL])
+        wait_for(lambda: b.messages(CAROL), what="delivery over IPv6")
+        assert f"addr=[::1]:{port}" in a.log()
+        assert "([IPv6:::1])" in b.messages(CAROL)[0].decode()
