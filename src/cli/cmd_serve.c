@@ -165,23 +165,27 @@ static int drop_privileges(const struct conf *c)
 	return 0;
 }
 
-/* Each session takes a socket, and a POP3 session also its maildrop's
- * lock file: the default soft limit (often 1024) would cap
+/* Each session takes a socket, a POP3 session also its maildrop's lock
+ * file, each outbound session a socket: the default soft limit (often
+ * 1024) would cap
  * max_connections long before memory does. */
 static void raise_fd_limit(const struct conf *c)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return;
-	rlim_t want = 2 * (rlim_t)c->max_connections + 64;
+	rlim_t want = 2 * (rlim_t)c->max_connections + c->relay_max_sessions + 64;
 	if (rl.rlim_cur >= want || rl.rlim_cur == RLIM_INFINITY)
 		return;
 	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 		log_warn("server cannot raise the descriptor limit: %s", strerror(errno));
 	if (rl.rlim_cur < want)
-		log_warn("server descriptor limit %llu is below max_connections=%u",
-			 (unsigned long long)rl.rlim_cur, c->max_connections);
+		log_warn("server descriptor limit %llu is below the %llu that max_connections=%u "
+			 "and relay_max_sessions=%u may need (two per POP3 session); the hard "
+			 "limit (ulimit -Hn, LimitNOFILE=) caps it",
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)want,
+			 c->max_connections, c->relay_max_sessions);
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)

@@ -107,6 +107,9 @@ void dest_fail_all(struct dest *d, const struct smtp_client_reply *rep, const ch
 void dest_kick(struct relay *r, struct dest *d)
 {
 	const struct conf *cf = r->srv->conf;
+	if (r->stopping)
+		return;
+	rsession_wake_idle(r, d);
 	while (!r->stopping && d->njobs > d->nsessions && d->nsessions < cf->relay_concurrency &&
 	       r->nsessions < cf->relay_max_sessions) {
 		if (!rsession_start(r, d))

@@ -114,6 +114,8 @@ void dests_free(struct relay *r);
 
 /* relay_session.c */
 bool rsession_start(struct relay *r, struct dest *d);
+/* Gives waiting jobs of d to its idle sessions; returns how many woke. */
+unsigned rsession_wake_idle(struct relay *r, struct dest *d);
 void rsessions_free(struct relay *r);
 
 /* relay_notice.c: builds the bounce (or delay warning) for a, and the

@@ -28,6 +28,8 @@
 #include "net/dns.h"
 
 #define MAX_TARGETS 32
+/* How long an idle session waits for another message before QUIT. */
+#define RELAY_IDLE_SEC 2
 
 struct target {
 	char host[256];
@@ -54,6 +56,7 @@ struct rsession {
 	bool tls_failed;       /* ... and it failed on this host */
 	bool no_starttls;      /* retrying this host without STARTTLS */
 	bool ready_once;       /* some host of this session greeted us fully */
+	bool idle;             /* at READY with no job, lingering (RELAY_IDLE_SEC) */
 	bool any_temp;         /* a host failed temporarily (vs 5xx) */
 	struct smtp_client_reply last;
 	char addr[INET6_ADDRSTRLEN + 16];
@@ -130,10 +133,19 @@ static void start_job(struct rsession *s)
 {
 	struct rjob *j = dest_pop(s->d);
 	if (!j) {
+		/* Linger a moment for the next message to this destination
+		 * (as Postfix's connection cache does): a steady stream then
+		 * rides one connection instead of one per burst. */
+		if (!s->r->stopping && !s->idle) {
+			s->idle = true;
+			return;
+		}
+		s->idle = false;
 		struct smtp_client_in in = { SMTPC_IN_QUIT };
 		smtp_client_input(s->core, &in);
 		return;
 	}
+	s->idle = false;
 	struct attempt *a = j->att;
 	free(s->rcpts);
 	s->rcpts = calloc(j->n, sizeof *s->rcpts);
@@ -260,6 +272,8 @@ static bool drain(struct rsession *s)
 	}
 	if (s->tls_pending)
 		timer_set(s, s->r->srv->conf->relay_connect_timeout);
+	else if (s->idle)
+		timer_set(s, RELAY_IDLE_SEC);
 	else if (s->core)
 		timer_set(s, smtp_client_timeout(s->core));
 	return true;
@@ -343,6 +357,12 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct rsession *s = arg;
+	if (s->idle) {
+		/* Nothing came: QUIT now. */
+		start_job(s);
+		drain(s);
+		return;
+	}
 	if (s->connecting) {
 		set_last(s, 0, "4.4.1", "%s", "connection timed out");
 		log_info("relay s%u connect-timeout mta=%s addr=%s", s->seq, mta_of(s), s->addr);
@@ -512,6 +532,21 @@ static void on_dns(void *arg, const struct dns_result *res)
 		}
 	}
 	try_next(s);
+}
+
+unsigned rsession_wake_idle(struct relay *r, struct dest *d)
+{
+	unsigned woken = 0;
+	struct rsession *next;
+	for (struct rsession *s = r->sessions; s && d->head; s = next) {
+		next = s->next;
+		if (s->d != d || !s->idle || !s->core)
+			continue;
+		start_job(s);
+		woken++;
+		drain(s); /* may end s; next was taken before */
+	}
+	return woken;
 }
 
 bool rsession_start(struct relay *r, struct dest *d)
