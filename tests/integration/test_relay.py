@@ -427,3 +427,26 @@ def test_envelope_without_message_is_quarantined_while_running(make_server):
     corrupt = a.data_dir / "queue" / "corrupt"
     assert (corrupt / f"{qid}.env").exists()
     assert queue_ids(a) == []
+
+
+def test_submission_port_with_starttls_relays(make_server):
+    """The issue's definition of done: submitted on the submission port
+    (STARTTLS, AUTH), for a foreign domain, it arrives at the second
+    instance."""
+    import ssl
+    b = remote_server(make_server)
+    b.start()
+    sub_port = free_port()
+    a = make_server(**relay_conf(b.smtp_port, submission_listen=f"{HOST}:{sub_port}"))
+    msg, mid = make_message(sender=ALICE, to=CAROL, subject="via submission")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP(HOST, sub_port, timeout=10) as s:
+        s.starttls(context=ctx)
+        s.login(ALICE, ACCOUNTS[ALICE])
+        assert s.sendmail(ALICE, [CAROL], msg) == {}
+    got = wait_for(lambda: b.messages(CAROL), what="delivery at B")
+    m = parse(got[0])
+    assert m["Message-ID"] == mid
+    assert " with ESMTPSA " in " ".join(m.get_all("Received")[1].split())
