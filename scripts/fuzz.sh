@@ -25,7 +25,7 @@ seed fuzz_pop3_server tests/transcripts/pop3/*.txt
 
 failed=0
 for t in fuzz_smtp_server fuzz_smtp_addr fuzz_pop3_server fuzz_pop3_body fuzz_base64 \
-	 fuzz_sasl fuzz_conf fuzz_passwd fuzz_probe_reply fuzz_smtp_client fuzz_envelope fuzz_aliases; do
+	 fuzz_sasl fuzz_conf fuzz_passwd fuzz_probe_reply fuzz_smtp_client fuzz_envelope fuzz_aliases fuzz_dns; do
 	mkdir -p "$B/corpus-$t"
 	dict=""
 	case $t in
