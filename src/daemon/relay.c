@@ -168,6 +168,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 			worker_pool_submit(r->srv->pool, &j->job);
 		}
 	}
+	dests_kick_all(r);
 	run_due(r);
 }
 

@@ -144,3 +144,14 @@ void dests_free(struct relay *r)
 		free(d);
 	}
 }
+
+void dests_kick_all(struct relay *r)
+{
+	const struct conf *cf = r->srv->conf;
+	struct dest *next;
+	for (struct dest *d = r->dests; d && r->nsessions < cf->relay_max_sessions; d = next) {
+		next = d->next;
+		if (d->head && d->nsessions == 0)
+			dest_kick(r, d);
+	}
+}

@@ -110,6 +110,9 @@ void dest_fail_all(struct dest *d, const struct smtp_client_reply *rep, const ch
 /* Starts sessions while jobs wait and the limits allow. */
 void dest_kick(struct relay *r, struct dest *d);
 void dest_release(struct relay *r, struct dest *d); /* frees an idle, empty dest */
+/* Starts sessions for destinations whose jobs wait without any session
+ * (relay_max_sessions was reached when they came). */
+void dests_kick_all(struct relay *r);
 void dests_free(struct relay *r);
 
 /* relay_session.c */

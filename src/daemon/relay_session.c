@@ -619,6 +619,9 @@ static void session_end(struct rsession *s)
 		dest_kick(r, d);
 	else
 		dest_release(r, d);
+	/* A slot under relay_max_sessions is free: destinations that were
+	 * waiting for one get it. */
+	dests_kick_all(r);
 }
 
 void rsessions_free(struct relay *r)

@@ -450,3 +450,20 @@ def test_submission_port_with_starttls_relays(make_server):
     m = parse(got[0])
     assert m["Message-ID"] == mid
     assert " with ESMTPSA " in " ".join(m.get_all("Received")[1].split())
+
+
+def test_session_limit_shared_between_destinations(make_server):
+    """relay_max_sessions = 1 and two destinations: the second waits for
+    the first session to end, then gets its turn (no starvation)."""
+    b = make_server(start=False, users=False, domains="remote.test, remote2.test",
+                    postmaster=CAROL)
+    b.add_user(CAROL, "carolsecret")
+    b.add_user("erin@remote2.test", "erinsecret")
+    b.start()
+    a = make_server(**relay_conf(b.smtp_port, relay_max_sessions=1,
+                                 routes=f"remote.test={HOST}:{b.smtp_port}, "
+                                        f"remote2.test={HOST}:{b.smtp_port}"))
+    submit(a, [CAROL, "erin@remote2.test"])
+    wait_for(lambda: b.messages(CAROL), what="first destination")
+    wait_for(lambda: b.messages("erin@remote2.test"), timeout=20, what="second destination")
+    wait_for(lambda: not queue_ids(a), what="queue empty")
