@@ -83,7 +83,11 @@ static const struct conf_key keys[] = {
 	{ "cleartext_auth_networks", CT_NETS, 0, 0, 0 },
 	{ "relay_networks", CT_NETS, 0, 1, 0 },
 	UINT_KEY(max_auth_failures, 1, 100),
-	{ "max_message_size", CT_SIZE, 0, 1, CONF_MSG_SIZE_MAX },
+	{ "max_message_size", CT_SIZE, offsetof(struct conf, max_message_size), 1, CONF_MSG_SIZE_MAX },
+	/* All messages in transit together (DATA being received, commits
+	 * being written): bounds memory whatever max_connections is. */
+	{ "max_data_memory", CT_SIZE, offsetof(struct conf, max_data_memory), 1024 * 1024,
+	  64ull * 1024 * 1024 * 1024 },
 	/* RFC 5321 4.5.3.1.8 asks for at least 100; fewer is allowed for
 	 * tests and small sites. */
 	UINT_KEY(max_recipients, 1, 100000),
@@ -257,6 +261,21 @@ static bool parse_size(const char *v, uint64_t max, uint64_t *out)
 		return false;
 	*out = n * mult;
 	return true;
+}
+
+/* 1073741824 -> "1G": sizes in messages as the user writes them. */
+static const char *size_text(char *out, size_t outsz, uint64_t n)
+{
+	static const char units[] = "GMK";
+	for (int i = 0; i < 3; i++) {
+		uint64_t m = 1ull << (10 * (3 - i));
+		if (n && n % m == 0) {
+			snprintf(out, outsz, "%llu%c", (unsigned long long)(n / m), units[i]);
+			return out;
+		}
+	}
+	snprintf(out, outsz, "%llu", (unsigned long long)n);
+	return out;
 }
 
 /* "127.0.0.1:25", "[::1]:2525": numeric addresses only, so the daemon
@@ -490,10 +509,12 @@ static int apply(struct conf *c, const struct conf_key *k, char *v, char *msg, s
 		return set_nets(c, k->min == 1, v, msg, msglen);
 	case CT_SIZE:
 		if (!parse_size(v, k->max, &n) || n < k->min) {
-			snprintf(msg, msglen, "expected a size from 1 to 1G (suffix K, M or G)");
+			char lo[24], hi[24];
+			snprintf(msg, msglen, "expected a size from %s to %s (suffix K, M or G)",
+				 size_text(lo, sizeof lo, k->min), size_text(hi, sizeof hi, k->max));
 			return -1;
 		}
-		c->max_message_size = n;
+		*(uint64_t *)(void *)((char *)c + k->off) = n;
 		return 0;
 	case CT_MILLIS: {
 		/* A bare number, or with "ms". */
@@ -727,6 +748,20 @@ int conf_parse(const char *name, const char *text, size_t len, struct conf *c,
 		}
 	}
 
+	size_t mem_line = 0;
+	for (size_t i = 0; i < NKEYS; i++)
+		if (!strcmp(keys[i].name, "max_data_memory"))
+			mem_line = seen[i];
+	/* Left at its default, the budget follows a larger message size. */
+	if (!mem_line && c->max_data_memory < c->max_message_size)
+		c->max_data_memory = c->max_message_size;
+	if (c->max_data_memory < c->max_message_size) {
+		conf_err(err, errlen, name, mem_line, "max_data_memory (%llu) is below max_message_size "
+			 "(%llu): no message could ever be received whole",
+			 (unsigned long long)c->max_data_memory,
+			 (unsigned long long)c->max_message_size);
+		return -1;
+	}
 	if (c->retry_max < c->retry_min) {
 		conf_err(err, errlen, name, 0, "retry_max (%us) is shorter than retry_min (%us)",
 			 c->retry_max, c->retry_min);
@@ -845,6 +880,7 @@ int conf_defaults(struct conf *c)
 	c->ncleartext_auth_nets = 2;
 	c->max_auth_failures = 3;
 	c->max_message_size = LIMIT_SMTP_MSG_SIZE;
+	c->max_data_memory = 512ull * 1024 * 1024;
 	c->max_recipients = LIMIT_SMTP_RCPTS;
 	c->smtp_max_line = LIMIT_SMTP_CMD_LINE;
 	c->smtp_max_text_line = LIMIT_SMTP_TEXT_LINE;
@@ -1093,7 +1129,7 @@ bool conf_format(const struct conf *c, struct buf *out)
 			break;
 		case CT_SIZE:
 			ok = buf_printf(out, "%s = %llu\n", k->name,
-					(unsigned long long)c->max_message_size);
+					(unsigned long long)*(const uint64_t *)f);
 			break;
 		case CT_UINT:
 		case CT_MILLIS:

@@ -70,6 +70,10 @@ struct conf {
 	                          * 1100 (POP3), 5870 (submission), 4465 (SMTPS), 9995 (POP3S) */
 	size_t nlisteners;
 	uint64_t max_message_size;   /* max_message_size (bytes, 1..1G; suffix K, M, G = 1024^n); 25M */
+	uint64_t max_data_memory;    /* max_data_memory: memory for all messages in transit
+	                              * (being received or written), 1M..64G, at least
+	                              * max_message_size; 512M. Beyond it the message
+	                              * that would cross it gets 452 4.3.1. */
 	unsigned max_recipients;     /* max_recipients, 1..100000; 100 */
 	unsigned smtp_max_line;      /* smtp_max_line, 512..65536; 512 */
 	unsigned smtp_max_text_line; /* smtp_max_text_line, 1000..1048576; 1000 */

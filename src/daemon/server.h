@@ -39,6 +39,9 @@ struct server {
 	struct event *stop_timer;   /* grace period on shutdown */
 	uint32_t session_seq;
 	uint64_t messages_stored;
+	uint64_t data_memory;       /* bytes held by messages in transit (DATA being
+	                             * received, commits being written): the
+	                             * max_data_memory budget */
 	time_t refused_logged_at;     /* rate limit for "refused" log lines */
 	unsigned long refused_suppressed;
 };

@@ -37,11 +37,14 @@ struct smtp_conn {
 	bool in_data;        /* timeout currently set for DATA */
 	unsigned txn;        /* transactions committed, for ids */
 	bool replied;        /* a reply went out since the deadline was set */
+	size_t data_held;    /* this session's share of srv->data_memory */
 };
 
 struct deliver_job {
 	struct worker_job job;
 	struct conn *c;
+	struct server *srv;
+	size_t accounted;    /* bytes of srv->data_memory this job holds */
 	char **maildirs;
 	size_t n, cap;
 	struct buf head;     /* trace headers */
@@ -100,6 +103,8 @@ static void deliver_free(struct deliver_job *d)
 	buf_release(&d->head);
 	free(d->body);
 	queue_env_free(&d->qenv);
+	if (d->srv)
+		d->srv->data_memory -= d->accounted;
 	free(d);
 }
 
@@ -200,6 +205,21 @@ static void start_commit(struct conn *c, struct smtp_commit *cm)
 		commit_answer(c, SMTP_COMMIT_LOOP);
 		return;
 	}
+	/* The body leaves the core: its buffer is no longer the session's
+	 * but this commit's, and a message that arrived whole in one read
+	 * meets the budget here. */
+	struct server *srv = c->srv;
+	srv->data_memory -= sc->data_held;
+	sc->data_held = 0;
+	if (srv->data_memory + cm->body_len > cf->max_data_memory) {
+		log_warn("smtp %s data-shed size=%zu total=%llu max_data_memory=%llu", c->id,
+			 cm->body_len, (unsigned long long)srv->data_memory,
+			 (unsigned long long)cf->max_data_memory);
+		free(cm->body);
+		cm->body = NULL;
+		commit_answer(c, SMTP_COMMIT_NO_SPACE);
+		return;
+	}
 	struct deliver_job *d = calloc(1, sizeof *d);
 	if (!d) {
 		free(cm->body);
@@ -208,8 +228,11 @@ static void start_commit(struct conn *c, struct smtp_commit *cm)
 		return;
 	}
 	d->c = c;
+	d->srv = c->srv;
 	d->body = cm->body;
 	d->body_len = cm->body_len;
+	d->accounted = cm->body_len;
+	c->srv->data_memory += d->accounted;
 	cm->body = NULL;
 	buf_init(&d->head, 0);
 	accounts_refresh(c->srv->accounts, time(NULL));
@@ -425,6 +448,28 @@ static void update_timeout(struct conn *c)
 	conn_progress(c, in_data || sc->waiting ? 0 : cf->smtp_timeout);
 }
 
+/* Keeps srv->data_memory up to date with what this session's message
+ * holds, and sheds the message that takes the total over max_data_memory
+ * (it is refused with 452 4.3.1 at its end; the others go on). */
+static void account_data(struct conn *c)
+{
+	struct smtp_conn *sc = c->proto;
+	struct server *srv = c->srv;
+	size_t held = smtp_server_data_held(sc->core);
+	srv->data_memory = srv->data_memory - sc->data_held + held;
+	sc->data_held = held;
+	if (held && srv->data_memory > srv->conf->max_data_memory) {
+		log_warn("smtp %s data-shed held=%zu total=%llu max_data_memory=%llu", c->id, held,
+			 (unsigned long long)srv->data_memory,
+			 (unsigned long long)srv->conf->max_data_memory);
+		struct smtp_in in = { .kind = SMTP_IN_SHED_DATA };
+		smtp_server_input(sc->core, &in);
+		held = smtp_server_data_held(sc->core);
+		srv->data_memory = srv->data_memory - sc->data_held + held;
+		sc->data_held = held;
+	}
+}
+
 static void smtp_process(struct conn *c)
 {
 	struct smtp_conn *sc = c->proto;
@@ -440,6 +485,8 @@ static void smtp_process(struct conn *c)
 		size_t n = smtp_server_feed(sc->core, v.iov_base, v.iov_len);
 		evbuffer_drain(in, n);
 		drain_outputs(c);
+		if (!c->gone)
+			account_data(c);
 		if (n == 0 && !sc->waiting)
 			break; /* the core wants nothing more now */
 	}
@@ -493,6 +540,7 @@ static void smtp_destroy(struct conn *c)
 	struct smtp_conn *sc = c->proto;
 	if (!sc)
 		return;
+	c->srv->data_memory -= sc->data_held;
 	smtp_server_free(&sc->core);
 	free(sc);
 	c->proto = NULL;

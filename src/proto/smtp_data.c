@@ -42,7 +42,7 @@ void smtp_data_clear(struct smtp_data *d)
 static bool rejected(const struct smtp_data *d)
 {
 	return d->bare_newline || d->too_big || d->line_too_long
-		|| d->no_memory;
+		|| d->no_memory || d->shed;
 }
 
 /* Stop storing once the message cannot be accepted: the memory is better
@@ -50,6 +50,12 @@ static bool rejected(const struct smtp_data *d)
 static void drop_body(struct smtp_data *d)
 {
 	smtp_data_clear(d);
+}
+
+void smtp_data_shed(struct smtp_data *d)
+{
+	d->shed = true;
+	drop_body(d);
 }
 
 static void bare_newline(struct smtp_data *d)
@@ -201,6 +207,8 @@ enum smtp_data_result smtp_data_result(const struct smtp_data *d)
 		return SMTP_DATA_LINE_TOO_LONG;
 	if (d->no_memory)
 		return SMTP_DATA_NO_MEMORY;
+	if (d->shed)
+		return SMTP_DATA_SHED;
 	return SMTP_DATA_OK;
 }
 

@@ -21,6 +21,8 @@ enum smtp_data_result {
 	SMTP_DATA_TOO_BIG,      /* over max_size: 552 5.3.4 (RFC 1870) */
 	SMTP_DATA_LINE_TOO_LONG,/* a text line over max_line: 500 5.5.2 */
 	SMTP_DATA_NO_MEMORY,    /* our failure, not the client's: 451 4.3.0 */
+	SMTP_DATA_SHED,         /* the server's memory budget for messages in
+	                         * transit is spent: 452 4.3.1 (try later) */
 };
 
 /* Internal state; treat as opaque. */
@@ -40,6 +42,7 @@ struct smtp_data {
 	bool too_big;
 	bool line_too_long;
 	bool no_memory;
+	bool shed;
 };
 
 /* Starts a message. max_size: most octets kept (and the RFC 1870 limit);
@@ -56,6 +59,9 @@ enum smtp_data_result smtp_data_result(const struct smtp_data *d);
 /* Hands the stored body to the caller (free() it); never NULL unless
  * allocation fails. The smtp_data is left empty. */
 uint8_t *smtp_data_take(struct smtp_data *d, size_t *len);
+/* Stops storing this message (its memory is freed now); it is still read
+ * to its end and then refused with SMTP_DATA_SHED. */
+void smtp_data_shed(struct smtp_data *d);
 /* Frees whatever is stored; init again before reuse. */
 void smtp_data_clear(struct smtp_data *d);
 

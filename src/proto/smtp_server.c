@@ -352,6 +352,11 @@ bool smtp_server_closed(const struct smtp_server *s)
 	return s->closed;
 }
 
+size_t smtp_server_data_held(const struct smtp_server *s)
+{
+	return s->state == SMTP_ST_DATA ? s->data.cap : 0;
+}
+
 bool smtp_server_in_data(const struct smtp_server *s)
 {
 	return s->state == SMTP_ST_DATA && s->pending == SMTP_PEND_NONE
@@ -470,6 +475,14 @@ static void finish_data(struct smtp_server *s)
 		a.esc = "4.3.0";
 		a.lines[0] = "Local error in processing, try again later";
 		result = "no-memory";
+		break;
+	case SMTP_DATA_SHED:
+		/* RFC 3463 4.3.1 "mail system full": temporary, the
+		 * client keeps the message and retries. */
+		a.code = 452;
+		a.esc = "4.3.1";
+		a.lines[0] = "Insufficient system storage, try again later";
+		result = "shed";
 		break;
 	}
 	char size[24];
@@ -591,6 +604,10 @@ void smtp_server_input(struct smtp_server *s, const struct smtp_in *in)
 		smtp_auth_result(s, in->result, in->user);
 		if (s->deferred != SMTP_CLOSE_NONE)
 			smtp_session_close(s, s->deferred);
+		break;
+	case SMTP_IN_SHED_DATA:
+		if (s->state == SMTP_ST_DATA && s->pending == SMTP_PEND_NONE)
+			smtp_data_shed(&s->data);
 		break;
 	case SMTP_IN_TIMEOUT:
 	case SMTP_IN_SHUTDOWN: {

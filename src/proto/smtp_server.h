@@ -158,6 +158,11 @@ enum smtp_in_kind {
 	/* The answer to SMTP_OUT_AUTH: result is an enum smtp_auth_result,
 	 * user the canonical account name on SMTP_AUTH_OK. */
 	SMTP_IN_AUTH_RESULT,
+	/* The server's memory budget for messages in transit is spent: the
+	 * message being received stops being stored (its memory is freed
+	 * at once), is read to its end and refused with 452 4.3.1. Ignored
+	 * outside DATA. */
+	SMTP_IN_SHED_DATA,
 };
 
 enum smtp_rcpt_result {
@@ -218,5 +223,8 @@ void smtp_server_input(struct smtp_server *s, const struct smtp_in *in);
 bool smtp_server_closed(const struct smtp_server *s);
 /* True while inside DATA (for choosing the idle timeout). */
 bool smtp_server_in_data(const struct smtp_server *s);
+/* Bytes of memory the message being received holds now (0 outside
+ * DATA), for the adapter's server-wide budget. */
+size_t smtp_server_data_held(const struct smtp_server *s);
 
 #endif

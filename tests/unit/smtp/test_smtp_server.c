@@ -540,6 +540,36 @@ static void test_timeout_is_421(void **state)
 	harness_clear(&h);
 }
 
+/* The adapter's memory budget: a shed message is read to its end and
+ * refused with 452 4.3.1; the session goes on; held memory drops to 0 at
+ * once. Outside DATA the input is ignored. */
+static void test_shed_data_is_452(void **state)
+{
+	(void)state;
+	struct harness h;
+	struct smtp_server_cfg cfg = harness_default_cfg();
+	harness_init(&h, &cfg);
+	static const char head[] = EHLO "MAIL FROM:<a@b.example>\r\nRCPT TO:<bob@localhost>\r\n"
+		"DATA\r\nSubject: x\r\n\r\nfirst part\r\n";
+	harness_feed(&h, (const uint8_t *)head, sizeof head - 1, SPLIT_WHOLE);
+	assert_true(smtp_server_data_held(h.s) > 0);
+	struct smtp_in shed = {.kind = SMTP_IN_SHED_DATA};
+	smtp_server_input(h.s, &shed);
+	assert_int_equal(smtp_server_data_held(h.s), 0);
+	static const char rest[] = "more\r\n.\r\nNOOP\r\n";
+	harness_feed(&h, (const uint8_t *)rest, sizeof rest - 1, SPLIT_WHOLE);
+	harness_drain(&h);
+	const char *t = buf_cstr(&h.trace);
+	assert_non_null(strstr(t, "452 4.3.1 Insufficient system storage, try again later\r\n"
+				  "250 2.0.0 Ok\r\n"));
+	assert_null(strstr(t, "[COMMIT"));
+	assert_non_null(strstr(buf_cstr(&h.log), "result=shed"));
+	smtp_server_input(h.s, &shed); /* outside DATA: nothing */
+	harness_drain(&h);
+	assert_false(smtp_server_closed(h.s));
+	harness_clear(&h);
+}
+
 static void test_shutdown_is_421_at_once(void **state)
 {
 	(void)state;
@@ -716,6 +746,7 @@ int main(void)
 		cmocka_unit_test(test_commit_id_is_sanitised),
 		cmocka_unit_test(test_zero_config_uses_defaults),
 		cmocka_unit_test(test_random_sessions_keep_invariants),
+		cmocka_unit_test(test_shed_data_is_452),
 	};
 	return failed + cmocka_run_group_tests(tests, NULL, NULL);
 }
