@@ -467,3 +467,39 @@ def test_session_limit_shared_between_destinations(make_server):
     wait_for(lambda: b.messages(CAROL), what="first destination")
     wait_for(lambda: b.messages("erin@remote2.test"), timeout=20, what="second destination")
     wait_for(lambda: not queue_ids(a), what="queue empty")
+
+
+def test_smarthost_over_implicit_tls(make_server, tmp_path):
+    """relayhost_tls = smtps: TLS from the first byte (RFC 8314), AUTH inside."""
+    smtps_port = free_port()
+    b = remote_server(make_server, smtps_listen=f"{HOST}:{smtps_port}")
+    b.start()
+    pw = tmp_path / "relay-password"
+    pw.write_text("carolsecret\n")
+    a = make_server(relayhost=f"{HOST}:{smtps_port}", relayhost_tls="smtps",
+                    relayhost_tls_verify=False, relayhost_user=CAROL,
+                    relayhost_password_file=str(pw), relay_networks="127.0.0.0/8",
+                    retry_min="1s", retry_max="2s")
+    msg, _ = make_message(sender=CAROL, to="erin@remote.test")
+    a.deliver(["erin@remote.test"], msg, sender=CAROL)
+    got = wait_for(lambda: b.messages("erin@remote.test"), what="delivery over SMTPS")
+    assert " with ESMTPSA " in " ".join(parse(got[0]).get_all("Received")[0].split())
+    assert "listener=smtps" in b.log()
+
+
+def test_relayhost_certificate_verified_by_default(make_server, tmp_path):
+    """relayhost_tls_verify defaults to yes: B's self-signed certificate is
+    refused, the mail waits (it is not sent in the clear, not bounced)."""
+    b = remote_server(make_server)
+    b.start()
+    pw = tmp_path / "relay-password"
+    pw.write_text("carolsecret\n")
+    a = make_server(relayhost=f"{HOST}:{b.smtp_port}", relayhost_user=CAROL,
+                    relayhost_password_file=str(pw), relay_networks="127.0.0.0/8",
+                    retry_min="1h", retry_max="2h")
+    msg, _ = make_message(sender=CAROL, to="erin@remote.test")
+    a.deliver(["erin@remote.test"], msg, sender=CAROL)
+    wait_for(lambda: " next-in=" in a.log(), what="deferral")
+    assert b.messages("erin@remote.test") == []
+    assert "auth mech=" not in b.log()
+    assert a.messages(ALICE) == []
