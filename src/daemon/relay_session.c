@@ -314,6 +314,24 @@ static void core_input(struct rsession *s, enum smtp_client_in_kind kind)
 	drain(s);
 }
 
+/* This host could not be reached (s->last says why): the next one. */
+static void connect_failed(struct rsession *s)
+{
+	log_info("relay s%u connect-failed mta=%s addr=%s error=\"%s\"", s->seq, mta_of(s),
+		 s->addr, s->last.text);
+	close_link(s);
+	s->cur++;
+	try_next(s);
+}
+
+/* The STARTTLS handshake failed or took too long. */
+static void tls_failed(struct rsession *s)
+{
+	s->tls_pending = false;
+	s->tls_failed = true;
+	core_input(s, SMTPC_IN_TLS_FAILED);
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
@@ -334,17 +352,11 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	if (s->connecting) {
 		int err = EVUTIL_SOCKET_ERROR();
 		set_last(s, 0, "4.4.1", "connect failed: %s", evutil_socket_error_to_string(err));
-		log_info("relay s%u connect-failed mta=%s addr=%s error=\"%s\"", s->seq, mta_of(s),
-			 s->addr, s->last.text);
-		close_link(s);
-		s->cur++;
-		try_next(s);
+		connect_failed(s);
 		return;
 	}
 	if (s->tls_pending) {
-		s->tls_pending = false;
-		s->tls_failed = true;
-		core_input(s, SMTPC_IN_TLS_FAILED);
+		tls_failed(s);
 		return;
 	}
 	/* Let the core read whatever came before the close. */
@@ -365,16 +377,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	}
 	if (s->connecting) {
 		set_last(s, 0, "4.4.1", "%s", "connection timed out");
-		log_info("relay s%u connect-timeout mta=%s addr=%s", s->seq, mta_of(s), s->addr);
-		close_link(s);
-		s->cur++;
-		try_next(s);
+		connect_failed(s);
 		return;
 	}
 	if (s->tls_pending) {
-		s->tls_pending = false;
-		s->tls_failed = true;
-		core_input(s, SMTPC_IN_TLS_FAILED);
+		tls_failed(s);
 		return;
 	}
 	if (s->core)
