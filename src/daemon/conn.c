@@ -111,8 +111,7 @@ static void conn_free(struct conn *c)
 	srv->nconns--;
 	ip_dec(srv, c->peer);
 	free(c);
-	if (srv->stopping && srv->nconns == 0)
-		event_base_loopbreak(srv->base);
+	server_maybe_stopped(srv);
 }
 
 static void on_read(struct bufferevent *bev, void *arg)

@@ -387,15 +387,14 @@ static void local_done(struct worker_job *job)
 {
 	struct local_job *l = (struct local_job *)job;
 	struct rjob *rj = l->rj;
-	if (!rj->att->r->stopping) {
-		struct smtp_client_reply rep;
-		if (l->ok)
-			reply_set(&rep, 250, "2.0.0", "delivered to mailbox");
-		else
-			reply_set(&rep, 451, "4.3.0", l->err);
-		for (size_t i = 0; i < rj->n; i++)
-			relay_record(rj->att, rj->idx[i], &rep, NULL, l->ok);
-	}
+	/* Recorded even while stopping: the copies are in the Maildirs. */
+	struct smtp_client_reply rep;
+	if (l->ok)
+		reply_set(&rep, 250, "2.0.0", "delivered to mailbox");
+	else
+		reply_set(&rep, 451, "4.3.0", l->err);
+	for (size_t i = 0; i < rj->n; i++)
+		relay_record(rj->att, rj->idx[i], &rep, NULL, l->ok);
 	for (size_t i = 0; i < l->n; i++)
 		free(l->maildirs[i]);
 	free(l->maildirs);
@@ -621,13 +620,6 @@ static void finish_attempt(struct attempt *a)
 	struct relay *r = a->r;
 	const struct conf *cf = r->srv->conf;
 	struct queue_env *env = &a->env;
-	if (r->stopping) {
-		struct qent *e = ent_find(r, a->id);
-		if (e)
-			e->active = false;
-		attempt_free(a);
-		return;
-	}
 	struct finish_job *f = calloc(1, sizeof *f);
 	if (!f) {
 		struct qent *e = ent_find(r, a->id);
@@ -649,7 +641,9 @@ static void finish_attempt(struct attempt *a)
 	if (f->has_notice)
 		f->bounced = true;
 	if (!f->remove) {
-		env->next_attempt = now + backoff(cf, env->attempts);
+		/* Stopping: what was not attempted is tried at once at the
+		 * next start. */
+		env->next_attempt = r->stopping ? now : now + backoff(cf, env->attempts);
 		if (!f->has_notice && cf->delay_warning && !env->warned &&
 		    now - env->created >= (time_t)cf->delay_warning) {
 			f->has_notice = notice_build(r, a, true, &f->notice_env, &f->notice);
@@ -777,9 +771,30 @@ void relay_shutdown(struct relay *r)
 	r->stopping = true;
 	if (r->tick)
 		event_del(r->tick);
-	/* Cut the sessions now: a message not confirmed by its "250" stays
-	 * queued and is sent again at the next start (RFC 5321 6.1 accepts
-	 * a rare duplicate over a loss). */
+	/* Waiting jobs end now, so that their attempts (some of whose
+	 * shares may be on the wire) can record what did happen. */
+	struct smtp_client_reply stop;
+	reply_set(&stop, 0, "4.3.2", "not attempted: server shutting down");
+	for (struct dest *d = r->dests; d; d = d->next)
+		dest_fail_all(d, &stop, NULL);
+	rsessions_free_unbusy(r);
+	log_info("relay stopping sessions=%u", r->nsessions);
+}
+
+bool relay_busy(const struct relay *r)
+{
+	return r && r->nsessions > 0;
+}
+
+void relay_abort(struct relay *r)
+{
+	if (!r)
+		return;
+	if (r->nsessions)
+		log_warn("relay cutting sessions=%u", r->nsessions);
+	/* A message not confirmed by its "250" stays queued and is sent
+	 * again at the next start (RFC 5321 6.1: a rare duplicate rather
+	 * than a loss). */
 	rsessions_free(r);
 }
 

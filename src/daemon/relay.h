@@ -25,9 +25,15 @@ struct relay;
 struct relay *relay_new(struct server *srv);
 /* A new entry was enqueued (by an SMTP session): attempt it now. */
 void relay_notify(struct relay *r, const char *id);
-/* Stops starting work; running sessions are cut (their messages stay
- * queued as they were and are retried at the next start). */
+/* Stops starting work. Jobs not started yet end as "not attempted" (the
+ * entry is retried at once at the next start); sessions in the middle of
+ * a transaction finish it and record its outcome, then QUIT, so a
+ * restart sends nothing twice. relay_busy() tells when they are done. */
 void relay_shutdown(struct relay *r);
+bool relay_busy(const struct relay *r);
+/* The grace period is over: cut whatever still runs (its messages stay
+ * queued as they were and are sent again at the next start). */
+void relay_abort(struct relay *r);
 /* After the worker pool is gone. */
 void relay_free(struct relay **rp);
 /* The spool directory, for sessions that enqueue. */

@@ -120,6 +120,8 @@ bool rsession_start(struct relay *r, struct dest *d);
 /* Gives waiting jobs of d to its idle sessions; returns how many woke. */
 unsigned rsession_wake_idle(struct relay *r, struct dest *d);
 void rsessions_free(struct relay *r);
+/* Shutdown: frees the sessions not in the middle of a transaction. */
+void rsessions_free_unbusy(struct relay *r);
 
 /* relay_notice.c: builds the bounce (or delay warning) for a, and the
  * envelope of it, ready for spool_enqueue; false when none is due

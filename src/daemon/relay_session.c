@@ -620,8 +620,11 @@ static void session_end(struct rsession *s)
 	log_info("relay s%u end dest=%s", s->seq, d->key);
 	session_unlink(s);
 	session_free(s);
-	if (r->stopping)
+	if (r->stopping) {
+		if (r->nsessions == 0)
+			server_maybe_stopped(r->srv);
 		return;
+	}
 	if (d->head)
 		dest_kick(r, d);
 	else
@@ -629,6 +632,24 @@ static void session_end(struct rsession *s)
 	/* A slot under relay_max_sessions is free: destinations that were
 	 * waiting for one get it. */
 	dests_kick_all(r);
+}
+
+void rsessions_free_unbusy(struct relay *r)
+{
+	struct rsession *next;
+	for (struct rsession *s = r->sessions; s; s = next) {
+		next = s->next;
+		if (s->job)
+			continue;
+		if (s->idle && s->core) {
+			/* A polite QUIT costs nothing; the session ends on 221. */
+			start_job(s);
+			drain(s);
+			continue;
+		}
+		session_unlink(s);
+		session_free(s);
+	}
 }
 
 void rsessions_free(struct relay *r)

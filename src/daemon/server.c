@@ -140,8 +140,16 @@ static void on_grace_over(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct server *srv = arg;
 	log_warn("server shutdown grace over, closing %zu sessions", srv->nconns);
+	relay_abort(srv->relay);
 	for (struct conn *c = srv->conns; c; c = c->next)
 		conn_abort(c);
+	server_maybe_stopped(srv);
+}
+
+void server_maybe_stopped(struct server *srv)
+{
+	if (srv->stopping && srv->nconns == 0 && !relay_busy(srv->relay))
+		event_base_loopbreak(srv->base);
 }
 
 void server_shutdown(struct server *srv)
@@ -153,7 +161,7 @@ void server_shutdown(struct server *srv)
 	for (size_t i = 0; i < srv->nlisteners; i++)
 		listener_disable(srv->listeners[i]);
 	relay_shutdown(srv->relay);
-	if (srv->nconns == 0) {
+	if (srv->nconns == 0 && !relay_busy(srv->relay)) {
 		event_base_loopbreak(srv->base);
 		return;
 	}

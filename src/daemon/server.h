@@ -52,6 +52,9 @@ int server_start(struct server *srv, const struct conf *c, struct event_base *ba
 /* Stops accepting, asks every session to finish (in-flight transactions
  * complete or get 421), and breaks the loop once all are gone. */
 void server_shutdown(struct server *srv);
+/* During shutdown: breaks the loop once no session (inbound or outbound)
+ * is left. Called when one ends. */
+void server_maybe_stopped(struct server *srv);
 void server_free(struct server *srv);
 /* SIGHUP: reload the TLS certificate (sessions in progress keep theirs)
  * and re-read the account files. */

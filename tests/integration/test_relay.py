@@ -503,3 +503,75 @@ def test_relayhost_certificate_verified_by_default(make_server, tmp_path):
     assert b.messages("erin@remote.test") == []
     assert "auth mech=" not in b.log()
     assert a.messages(ALICE) == []
+
+
+class SlowMX:
+    """A minimal SMTP server on loopback that waits `delay` seconds before
+    answering the final dot, and counts the messages it accepted."""
+
+    def __init__(self, delay):
+        import socket
+        import threading
+        self.delay = delay
+        self.accepted = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind((HOST, 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.stop = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                f = conn.makefile("rb")
+                conn.sendall(b"220 slow.test ESMTP\r\n")
+                in_data = False
+                for line in f:
+                    if in_data:
+                        if line == b".\r\n":
+                            in_data = False
+                            time.sleep(self.delay)
+                            self.accepted += 1
+                            conn.sendall(b"250 2.0.0 ok\r\n")
+                        continue
+                    verb = line[:4].upper()
+                    if verb == b"EHLO":
+                        conn.sendall(b"250-slow.test\r\n250 8BITMIME\r\n")
+                    elif verb == b"DATA":
+                        in_data = True
+                        conn.sendall(b"354 go\r\n")
+                    elif verb == b"QUIT":
+                        conn.sendall(b"221 bye\r\n")
+                        break
+                    else:
+                        conn.sendall(b"250 ok\r\n")
+
+    def close(self):
+        self.stop = True
+        self.sock.close()
+
+
+def test_shutdown_lets_a_transaction_in_flight_finish(make_server):
+    """SIGTERM while the next hop is answering the final dot: the server
+    waits for the answer and records it, so the restart sends nothing
+    twice (RFC 5321 6.1)."""
+    mx = SlowMX(delay=2.0)
+    try:
+        a = make_server(**relay_conf(mx.port, relay_tls="none"))
+        submit(a, [CAROL])
+        wait_for(lambda: "connected mta=" in a.log(), what="relay session")
+        time.sleep(0.5)  # the dot is out; the answer is 1.5 s away
+        assert a.stop() == 0
+        assert mx.accepted == 1
+        assert "relay sent" in a.log()
+        assert queue_ids(a) == []
+        a.start()
+        time.sleep(1.5)
+        assert mx.accepted == 1, "sent twice"
+    finally:
+        mx.close()
