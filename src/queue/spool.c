@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "lib/sysio.h"
 #include "queue/spool_io.h"
 
 #define SPOOL_FLUSH "flush"
@@ -46,7 +47,7 @@ static int mkdir_durable(const char *path)
 		if (slash && slash != path && (size_t)(slash - path) < sizeof parent) {
 			memcpy(parent, path, (size_t)(slash - path));
 			parent[slash - path] = '\0';
-			if (spool_fsync_dir(AT_FDCWD, parent) < 0)
+			if (sysio_fsync_dir(AT_FDCWD, parent) < 0)
 				return -1;
 		}
 		return 0;
@@ -70,7 +71,7 @@ int spool_ensure(const char *dir, char *err, size_t errlen)
 	char path[PATH_MAX];
 	size_t len = dir ? strlen(dir) : 0;
 	if (len == 0 || len + sizeof "/" SPOOL_CORRUPT > sizeof path) {
-		spool_err(err, errlen, len ? ENAMETOOLONG : EINVAL, "spool: bad directory");
+		sysio_err(err, errlen, len ? ENAMETOOLONG : EINVAL, "spool: bad directory");
 		return -1;
 	}
 	memcpy(path, dir, len + 1);
@@ -80,19 +81,19 @@ int spool_ensure(const char *dir, char *err, size_t errlen)
 			continue;
 		path[i] = '\0';
 		if (mkdir_durable(path) < 0) {
-			spool_err(err, errlen, errno, "spool: mkdir %s", path);
+			sysio_err(err, errlen, errno, "spool: mkdir %s", path);
 			return -1;
 		}
 		path[i] = '/';
 	}
 	if (mkdir_durable(path) < 0) {
-		spool_err(err, errlen, errno, "spool: mkdir %s", path);
+		sysio_err(err, errlen, errno, "spool: mkdir %s", path);
 		return -1;
 	}
 	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
 		snprintf(path, sizeof path, "%s/%s", dir, subs[i]);
 		if (mkdir_durable(path) < 0) {
-			spool_err(err, errlen, errno, "spool: mkdir %s", path);
+			sysio_err(err, errlen, errno, "spool: mkdir %s", path);
 			return -1;
 		}
 	}
@@ -126,7 +127,7 @@ int spool_load(const char *dir, const char *id, struct queue_env *env,
 {
 	memset(env, 0, sizeof *env);
 	if (!queue_id_valid(id)) {
-		spool_err(err, errlen, EINVAL, "spool: bad id");
+		sysio_err(err, errlen, EINVAL, "spool: bad id");
 		return -1;
 	}
 	int root = spool_open_root(dir, err, errlen);
@@ -139,7 +140,7 @@ int spool_load(const char *dir, const char *id, struct queue_env *env,
 	for (; i < 2 && fd < 0; i++) {
 		if (spool_join(path, sizeof path, subs[i], id, NULL) < 0)
 			break;
-		fd = spool_openat(root, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+		fd = sysio_openat(root, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
 		if (fd < 0 && errno != ENOENT)
 			break;
 	}
@@ -149,7 +150,7 @@ int spool_load(const char *dir, const char *id, struct queue_env *env,
 		/* ELOOP: a symbolic link, which the spool never makes. */
 		if (e == ELOOP)
 			e = EBADMSG;
-		spool_err(err, errlen, e, "spool: %s %s", e == ENOENT ? "no entry" : "open", id);
+		sysio_err(err, errlen, e, "spool: %s %s", e == ENOENT ? "no entry" : "open", id);
 		return -1;
 	}
 	const char *sub = subs[i - 1];
@@ -157,7 +158,7 @@ int spool_load(const char *dir, const char *id, struct queue_env *env,
 	size_t len;
 	if (spool_read_all(fd, SPOOL_ENV_FILE_MAX, &data, &len) < 0) {
 		e = errno == EFBIG || errno == EINVAL ? EBADMSG : errno;
-		spool_err(err, errlen, e, "spool: read %s/%s", sub, id);
+		sysio_err(err, errlen, e, "spool: read %s/%s", sub, id);
 		close(fd);
 		return -1;
 	}
@@ -167,13 +168,13 @@ int spool_load(const char *dir, const char *id, struct queue_env *env,
 	e = errno;
 	free(data);
 	if (rc < 0) {
-		spool_err(err, errlen, e == ENOMEM ? ENOMEM : EBADMSG, "spool: %s/%s: %s", sub, id,
+		sysio_err(err, errlen, e == ENOMEM ? ENOMEM : EBADMSG, "spool: %s/%s: %s", sub, id,
 			  perr);
 		return -1;
 	}
 	if (strcmp(env->id, id) != 0) {
 		queue_env_free(env);
-		spool_err(err, errlen, EBADMSG, "spool: %s/%s: holds another id", sub, id);
+		sysio_err(err, errlen, EBADMSG, "spool: %s/%s: holds another id", sub, id);
 		return -1;
 	}
 	/* The directory, not the field, says whether the entry is held:
@@ -191,7 +192,7 @@ static int update_move(int root, const struct queue_env *env, const char *tmp,
 {
 	const char *cur = spool_locate(root, env->id);
 	if (!cur) {
-		spool_err(err, errlen, errno, "spool: %s %s",
+		sysio_err(err, errlen, errno, "spool: %s %s",
 			  errno == ENOENT ? "no entry" : "look up", env->id);
 		return -1;
 	}
@@ -199,11 +200,11 @@ static int update_move(int root, const struct queue_env *env, const char *tmp,
 	char from[SPOOL_REL_MAX], to[SPOOL_REL_MAX];
 	if (spool_join(from, sizeof from, cur, env->id, NULL) < 0 ||
 	    spool_join(to, sizeof to, want, env->id, NULL) < 0) {
-		spool_err(err, errlen, errno, "spool: %s", env->id);
+		sysio_err(err, errlen, errno, "spool: %s", env->id);
 		return -1;
 	}
-	if (renameat(root, tmp, root, from) < 0 || spool_fsync_dir(root, cur) < 0) {
-		spool_err(err, errlen, errno, "spool: replace %s", from);
+	if (renameat(root, tmp, root, from) < 0 || sysio_fsync_dir(root, cur) < 0) {
+		sysio_err(err, errlen, errno, "spool: replace %s", from);
 		return -1;
 	}
 	if (!strcmp(cur, want))
@@ -211,9 +212,9 @@ static int update_move(int root, const struct queue_env *env, const char *tmp,
 	/* One rename: the entry is never in both directories, nor in
 	 * neither. The target first, so the new name is durable before
 	 * the old one's removal is. */
-	if (renameat(root, from, root, to) < 0 || spool_fsync_dir(root, want) < 0 ||
-	    spool_fsync_dir(root, cur) < 0) {
-		spool_err(err, errlen, errno, "spool: move %s to %s", from, to);
+	if (renameat(root, from, root, to) < 0 || sysio_fsync_dir(root, want) < 0 ||
+	    sysio_fsync_dir(root, cur) < 0) {
+		sysio_err(err, errlen, errno, "spool: move %s to %s", from, to);
 		return -1;
 	}
 	return 0;
@@ -222,14 +223,14 @@ static int update_move(int root, const struct queue_env *env, const char *tmp,
 int spool_update(const char *dir, const struct queue_env *env, char *err, size_t errlen)
 {
 	if (!env || !queue_id_valid(env->id)) {
-		spool_err(err, errlen, EINVAL, "spool: update: bad id");
+		sysio_err(err, errlen, EINVAL, "spool: update: bad id");
 		return -1;
 	}
 	struct buf text;
 	buf_init(&text, SPOOL_ENV_FILE_MAX);
 	if (!queue_env_format(env, &text)) {
 		buf_release(&text);
-		spool_err(err, errlen, EINVAL, "spool: %s: envelope invalid or too large", env->id);
+		sysio_err(err, errlen, EINVAL, "spool: %s: envelope invalid or too large", env->id);
 		return -1;
 	}
 	int root = spool_open_root(dir, err, errlen);
@@ -241,7 +242,7 @@ int spool_update(const char *dir, const struct queue_env *env, char *err, size_t
 	struct iovec iov = { text.data, text.len };
 	int rc = -1;
 	if (spool_tmp_write(root, env->id, "env", &iov, 1, tmp) < 0)
-		spool_err(err, errlen, errno, "spool: write envelope of %s", env->id);
+		sysio_err(err, errlen, errno, "spool: write envelope of %s", env->id);
 	else if ((rc = update_move(root, env, tmp, err, errlen)) < 0)
 		unlinkat(root, tmp, 0);
 	int e = errno;
@@ -254,7 +255,7 @@ int spool_update(const char *dir, const struct queue_env *env, char *err, size_t
 int spool_remove(const char *dir, const char *id, char *err, size_t errlen)
 {
 	if (!queue_id_valid(id)) {
-		spool_err(err, errlen, EINVAL, "spool: bad id");
+		sysio_err(err, errlen, EINVAL, "spool: bad id");
 		return -1;
 	}
 	int root = spool_open_root(dir, err, errlen);
@@ -266,23 +267,23 @@ int spool_remove(const char *dir, const char *id, char *err, size_t errlen)
 	int rc = -1;
 	for (size_t i = 0; i < 2; i++) {
 		if (spool_join(path, sizeof path, subs[i], id, NULL) < 0) {
-			spool_err(err, errlen, errno, "spool: %s", id);
+			sysio_err(err, errlen, errno, "spool: %s", id);
 			goto out;
 		}
 		if (unlinkat(root, path, 0) < 0) {
 			if (errno == ENOENT)
 				continue;
-			spool_err(err, errlen, errno, "spool: unlink %s", path);
+			sysio_err(err, errlen, errno, "spool: unlink %s", path);
 			goto out;
 		}
 		found = true;
-		if (spool_fsync_dir(root, subs[i]) < 0) {
-			spool_err(err, errlen, errno, "spool: fsync %s/", subs[i]);
+		if (sysio_fsync_dir(root, subs[i]) < 0) {
+			sysio_err(err, errlen, errno, "spool: fsync %s/", subs[i]);
 			goto out;
 		}
 	}
 	if (!found) {
-		spool_err(err, errlen, ENOENT, "spool: no entry %s", id);
+		sysio_err(err, errlen, ENOENT, "spool: no entry %s", id);
 		goto out;
 	}
 	/* The entry is gone for good; from here a crash leaves a msg/
@@ -291,7 +292,7 @@ int spool_remove(const char *dir, const char *id, char *err, size_t errlen)
 	 * a power loss is such a leftover (one fsync less per message). */
 	if (spool_join(path, sizeof path, SPOOL_MSG, id, NULL) < 0 ||
 	    (unlinkat(root, path, 0) < 0 && errno != ENOENT)) {
-		spool_err(err, errlen, errno, "spool: remove " SPOOL_MSG "/%s", id);
+		sysio_err(err, errlen, errno, "spool: remove " SPOOL_MSG "/%s", id);
 		goto out;
 	}
 	rc = 0;
@@ -316,8 +317,8 @@ int spool_open_msg(const char *dir, const char *id)
 	char path[SPOOL_REL_MAX];
 	int fd = -1;
 	if (spool_join(path, sizeof path, SPOOL_MSG, id, NULL) == 0)
-		fd = spool_openat(root, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
-	spool_close_keep_errno(root);
+		fd = sysio_openat(root, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+	sysio_close_keep_errno(root);
 	return fd;
 }
 
@@ -328,12 +329,12 @@ int spool_read_msg(const char *dir, const char *id, char **data, size_t *len,
 	*len = 0;
 	int fd = spool_open_msg(dir, id);
 	if (fd < 0) {
-		spool_err(err, errlen, errno, "spool: open " SPOOL_MSG "/%s", id ? id : "");
+		sysio_err(err, errlen, errno, "spool: open " SPOOL_MSG "/%s", id ? id : "");
 		return -1;
 	}
 	if (spool_read_all(fd, SIZE_MAX - 2, data, len) < 0) {
-		spool_err(err, errlen, errno, "spool: read " SPOOL_MSG "/%s", id);
-		spool_close_keep_errno(fd);
+		sysio_err(err, errlen, errno, "spool: read " SPOOL_MSG "/%s", id);
+		sysio_close_keep_errno(fd);
 		return -1;
 	}
 	close(fd);
@@ -354,11 +355,11 @@ int spool_lock(const char *dir, const char *id, bool wait)
 	if (spool_join(path, sizeof path, SPOOL_MSG, id, NULL) < 0)
 		goto out;
 	for (int attempt = 0; attempt < 8; attempt++) {
-		fd = spool_openat(root, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+		fd = sysio_openat(root, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
 		if (fd < 0)
 			goto out;
 		if (spool_flock(fd, wait) < 0) {
-			spool_close_keep_errno(fd);
+			sysio_close_keep_errno(fd);
 			fd = -1;
 			goto out;
 		}
@@ -377,7 +378,7 @@ int spool_lock(const char *dir, const char *id, bool wait)
 	}
 	errno = EAGAIN;
 out:
-	spool_close_keep_errno(root);
+	sysio_close_keep_errno(root);
 	return fd;
 }
 
@@ -394,13 +395,13 @@ int spool_request_flush(const char *dir, char *err, size_t errlen)
 	int root = spool_open_root(dir, err, errlen);
 	if (root < 0)
 		return -1;
-	int fd = spool_openat(root, SPOOL_FLUSH,
+	int fd = sysio_openat(root, SPOOL_FLUSH,
 			      O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
 	/* No fsync: a request lost in a crash costs nothing, since the
 	 * daemon looks at every entry when it starts. */
-	if (fd < 0 || spool_close(fd) < 0) {
-		spool_err(err, errlen, errno, "spool: create %s/" SPOOL_FLUSH, dir);
-		spool_close_keep_errno(root);
+	if (fd < 0 || sysio_close(fd) < 0) {
+		sysio_err(err, errlen, errno, "spool: create %s/" SPOOL_FLUSH, dir);
+		sysio_close_keep_errno(root);
 		return -1;
 	}
 	close(root);

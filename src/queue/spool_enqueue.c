@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "lib/sysio.h"
 #include "queue/spool_io.h"
 
 struct enqueue {
@@ -38,11 +39,11 @@ static int enqueue_check_free(struct enqueue *q)
 {
 	const char *sub = spool_locate(q->root, q->id);
 	if (sub) {
-		spool_err(q->err, q->errlen, EEXIST, "spool: %s/%s exists", sub, q->id);
+		sysio_err(q->err, q->errlen, EEXIST, "spool: %s/%s exists", sub, q->id);
 		return -1;
 	}
 	if (errno != ENOENT) {
-		spool_err(q->err, q->errlen, errno, "spool: look up %s", q->id);
+		sysio_err(q->err, q->errlen, errno, "spool: look up %s", q->id);
 		return -1;
 	}
 	return 0;
@@ -53,18 +54,18 @@ static int enqueue_check_free(struct enqueue *q)
  * again), -1 otherwise. */
 static int enqueue_replace_leftover(struct enqueue *q)
 {
-	int fd = spool_openat(q->root, q->msg, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+	int fd = sysio_openat(q->root, q->msg, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 1;
-		spool_err(q->err, q->errlen, errno, "spool: open %s", q->msg);
+		sysio_err(q->err, q->errlen, errno, "spool: open %s", q->msg);
 		return -1;
 	}
 	if (spool_flock(fd, false) < 0) {
 		int e = errno;
 		close(fd);
 		if (e != EWOULDBLOCK) {
-			spool_err(q->err, q->errlen, e, "spool: lock %s", q->msg);
+			sysio_err(q->err, q->errlen, e, "spool: lock %s", q->msg);
 			return -1;
 		}
 		/* Someone works on it: an entry being changed (EEXIST), or
@@ -72,7 +73,7 @@ static int enqueue_replace_leftover(struct enqueue *q)
 		 * looking at a leftover. Only the first is a final answer. */
 		if (enqueue_check_free(q) < 0)
 			return -1;
-		spool_err(q->err, q->errlen, EAGAIN, "spool: %s is busy", q->msg);
+		sysio_err(q->err, q->errlen, EAGAIN, "spool: %s is busy", q->msg);
 		return -1;
 	}
 	/* Under its lock, with no envelope: the leftover of an interrupted
@@ -80,7 +81,7 @@ static int enqueue_replace_leftover(struct enqueue *q)
 	 * believe a bounce is stored when only its leftover is; the
 	 * envelope of a live entry cannot appear while we hold the lock. */
 	if (enqueue_check_free(q) < 0) {
-		spool_close_keep_errno(fd);
+		sysio_close_keep_errno(fd);
 		return -1;
 	}
 	if (!spool_same_file(q->root, q->msg, fd)) {
@@ -88,7 +89,7 @@ static int enqueue_replace_leftover(struct enqueue *q)
 		return 1;
 	}
 	if (renameat(q->root, q->tmpmsg, q->root, q->msg) < 0) {
-		spool_err(q->err, q->errlen, errno, "spool: rename to %s", q->msg);
+		sysio_err(q->err, q->errlen, errno, "spool: rename to %s", q->msg);
 		close(fd);
 		return -1;
 	}
@@ -106,12 +107,12 @@ static int enqueue_msg(struct enqueue *q, const struct iovec *parts, size_t npar
 {
 	q->msgfd = spool_tmp_create(q->root, q->id, "msg", q->tmpmsg);
 	if (q->msgfd < 0) {
-		spool_err(q->err, q->errlen, errno, "spool: create in tmp/ for %s", q->id);
+		sysio_err(q->err, q->errlen, errno, "spool: create in tmp/ for %s", q->id);
 		return -1;
 	}
 	q->tmpmsg_named = true;
-	if (spool_writev_all(q->msgfd, parts, nparts) < 0 || spool_fsync(q->msgfd) < 0) {
-		spool_err(q->err, q->errlen, errno, "spool: write %s", q->tmpmsg);
+	if (sysio_writev_all(q->msgfd, parts, nparts) < 0 || sysio_fsync(q->msgfd) < 0) {
+		sysio_err(q->err, q->errlen, errno, "spool: write %s", q->tmpmsg);
 		return -1;
 	}
 	for (int attempt = 0; attempt < 4; attempt++) {
@@ -120,14 +121,14 @@ static int enqueue_msg(struct enqueue *q, const struct iovec *parts, size_t npar
 			return 0;
 		}
 		if (errno != EEXIST) {
-			spool_err(q->err, q->errlen, errno, "spool: link %s", q->msg);
+			sysio_err(q->err, q->errlen, errno, "spool: link %s", q->msg);
 			return -1;
 		}
 		int r = enqueue_replace_leftover(q);
 		if (r <= 0)
 			return r;
 	}
-	spool_err(q->err, q->errlen, EAGAIN, "spool: %s keeps changing", q->msg);
+	sysio_err(q->err, q->errlen, EAGAIN, "spool: %s keeps changing", q->msg);
 	return -1;
 }
 
@@ -135,24 +136,24 @@ static int enqueue_env(struct enqueue *q, const struct buf *text)
 {
 	/* The message's name must be durable before the envelope's: a
 	 * crash must never leave an envelope without its message. */
-	if (spool_fsync_dir(q->root, SPOOL_MSG) < 0) {
-		spool_err(q->err, q->errlen, errno, "spool: fsync " SPOOL_MSG "/");
+	if (sysio_fsync_dir(q->root, SPOOL_MSG) < 0) {
+		sysio_err(q->err, q->errlen, errno, "spool: fsync " SPOOL_MSG "/");
 		return -1;
 	}
 	struct iovec iov = { text->data, text->len };
 	if (spool_tmp_write(q->root, q->id, "env", &iov, 1, q->tmpenv) < 0) {
-		spool_err(q->err, q->errlen, errno, "spool: write envelope of %s", q->id);
+		sysio_err(q->err, q->errlen, errno, "spool: write envelope of %s", q->id);
 		return -1;
 	}
 	q->tmpenv_named = true;
 	/* The commit point. link() again: it cannot replace an entry. */
 	if (linkat(q->root, q->tmpenv, q->root, q->env, 0) < 0) {
-		spool_err(q->err, q->errlen, errno, "spool: link %s", q->env);
+		sysio_err(q->err, q->errlen, errno, "spool: link %s", q->env);
 		return -1;
 	}
 	q->env_placed = true;
-	if (spool_fsync_dir(q->root, q->env_sub) < 0) {
-		spool_err(q->err, q->errlen, errno, "spool: fsync %s/", q->env_sub);
+	if (sysio_fsync_dir(q->root, q->env_sub) < 0) {
+		sysio_err(q->err, q->errlen, errno, "spool: fsync %s/", q->env_sub);
 		return -1;
 	}
 	return 0;
@@ -165,11 +166,11 @@ static void enqueue_end(struct enqueue *q, bool ok)
 	int e = errno;
 	if (!ok && q->env_placed) {
 		unlinkat(q->root, q->env, 0);
-		spool_fsync_dir(q->root, q->env_sub);
+		sysio_fsync_dir(q->root, q->env_sub);
 	}
 	if (!ok && q->msg_placed) {
 		unlinkat(q->root, q->msg, 0);
-		spool_fsync_dir(q->root, SPOOL_MSG);
+		sysio_fsync_dir(q->root, SPOOL_MSG);
 	}
 	if (q->tmpenv_named)
 		unlinkat(q->root, q->tmpenv, 0);
@@ -185,7 +186,7 @@ int spool_enqueue(const char *dir, struct queue_env *env,
 		  const struct iovec *parts, size_t nparts, char *err, size_t errlen)
 {
 	if (!env || !queue_id_valid(env->id) || (nparts && !parts)) {
-		spool_err(err, errlen, EINVAL, "spool: enqueue: bad id or message");
+		sysio_err(err, errlen, EINVAL, "spool: enqueue: bad id or message");
 		return -1;
 	}
 	uint64_t size = 0;
@@ -196,7 +197,7 @@ int spool_enqueue(const char *dir, struct queue_env *env,
 	buf_init(&text, SPOOL_ENV_FILE_MAX);
 	if (!queue_env_format(env, &text)) {
 		buf_release(&text);
-		spool_err(err, errlen, EINVAL, "spool: %s: envelope invalid or too large", env->id);
+		sysio_err(err, errlen, EINVAL, "spool: %s: envelope invalid or too large", env->id);
 		return -1;
 	}
 	struct enqueue q = {
@@ -214,7 +215,7 @@ int spool_enqueue(const char *dir, struct queue_env *env,
 	int rc = -1;
 	if (spool_join(q.msg, sizeof q.msg, SPOOL_MSG, q.id, NULL) < 0 ||
 	    spool_join(q.env, sizeof q.env, q.env_sub, q.id, NULL) < 0)
-		spool_err(err, errlen, errno, "spool: %s", q.id);
+		sysio_err(err, errlen, errno, "spool: %s", q.id);
 	/* The early check answers a repeated enqueue (a bounce after a
 	 * crash) without writing anything; the one that counts is made
 	 * again under the message's lock. */

@@ -1,46 +1,29 @@
-/* spool_io: EINTR-safe system calls, tmp/ files and lookups for the
- * spool. Blocking; runs on worker threads; the only global state is the
- * atomic tmp name counter. */
+/* spool_io: tmp/ files, locks and lookups for the spool (the EINTR-safe
+ * system calls are lib/sysio). Blocking; runs on worker threads; the
+ * only global state is the atomic tmp name counter. */
 #include "queue/spool_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
 
-static _Atomic unsigned long long tmp_counter;
+#include "lib/sysio.h"
 
-void spool_err(char *err, size_t errlen, int e, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-		if (n >= 0 && (size_t)n < errlen && e) {
-			char ebuf[128];
-			const char *s = strerror_r(e, ebuf, sizeof ebuf);
-			snprintf(err + n, errlen - (size_t)n, ": %s", s);
-		}
-	}
-	errno = e;
-}
+static _Atomic unsigned long long tmp_counter;
 
 int spool_open_root(const char *dir, char *err, size_t errlen)
 {
 	if (!dir || !*dir) {
-		spool_err(err, errlen, EINVAL, "spool: no directory");
+		sysio_err(err, errlen, EINVAL, "spool: no directory");
 		return -1;
 	}
-	int fd = spool_openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	int fd = sysio_openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (fd < 0)
-		spool_err(err, errlen, errno, "spool: open %s", dir);
+		sysio_err(err, errlen, errno, "spool: open %s", dir);
 	return fd;
 }
 
@@ -53,117 +36,6 @@ int spool_join(char *out, size_t outsz, const char *sub, const char *name,
 		return -1;
 	}
 	return 0;
-}
-
-int spool_openat(int dirfd, const char *path, int flags, mode_t mode)
-{
-	int fd;
-	do
-		fd = openat(dirfd, path, flags, mode);
-	while (fd < 0 && errno == EINTR);
-	return fd;
-}
-
-int spool_fsync(int fd)
-{
-	int r;
-	do
-		r = fsync(fd);
-	while (r < 0 && errno == EINTR);
-	return r;
-}
-
-int spool_close(int fd)
-{
-	if (close(fd) < 0 && errno != EINTR)
-		return -1;
-	return 0;
-}
-
-void spool_close_keep_errno(int fd)
-{
-	int e = errno;
-	close(fd);
-	errno = e;
-}
-
-int spool_fsync_dir(int root, const char *sub)
-{
-	int fd = spool_openat(root, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (spool_fsync(fd) < 0) {
-		spool_close_keep_errno(fd);
-		return -1;
-	}
-	return spool_close(fd);
-}
-
-int spool_write_all(int fd, const void *p, size_t len)
-{
-	const uint8_t *b = p;
-	while (len > 0) {
-		ssize_t w = write(fd, b, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (w == 0) {
-			errno = EIO;
-			return -1;
-		}
-		b += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-int spool_writev_all(int fd, const struct iovec *parts, size_t nparts)
-{
-	if (nparts == 0)
-		return 0;
-	struct iovec *v = malloc(nparts * sizeof *v);
-	if (!v)
-		return -1;
-	memcpy(v, parts, nparts * sizeof *v);
-	size_t i = 0;
-	int rc = 0;
-	while (i < nparts) {
-		if (v[i].iov_len == 0) {
-			i++;
-			continue;
-		}
-		size_t cnt = nparts - i < IOV_MAX ? nparts - i : IOV_MAX;
-		ssize_t w = writev(fd, v + i, (int)cnt);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = -1;
-			break;
-		}
-		if (w == 0) {
-			errno = EIO;
-			rc = -1;
-			break;
-		}
-		size_t left = (size_t)w;
-		while (left > 0 && i < nparts) {
-			if (left >= v[i].iov_len) {
-				left -= v[i].iov_len;
-				v[i].iov_len = 0;
-				i++;
-			} else {
-				v[i].iov_base = (uint8_t *)v[i].iov_base + left;
-				v[i].iov_len -= left;
-				left = 0;
-			}
-		}
-	}
-	int e = errno;
-	free(v);
-	errno = e;
-	return rc;
 }
 
 int spool_flock(int fd, bool wait)
@@ -205,14 +77,14 @@ int spool_tmp_create(int root, const char *id, const char *kind, char *name)
 			errno = ENAMETOOLONG;
 			return -1;
 		}
-		int fd = spool_openat(root, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		int fd = sysio_openat(root, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0 && errno == EEXIST)
 			continue;
 		if (fd < 0)
 			return -1;
 		/* Nobody else knows this file yet, so this never waits. */
 		if (spool_flock(fd, false) < 0) {
-			spool_close_keep_errno(fd);
+			sysio_close_keep_errno(fd);
 			unlinkat(root, name, 0);
 			return -1;
 		}
@@ -228,11 +100,11 @@ int spool_tmp_write(int root, const char *id, const char *kind,
 	int fd = spool_tmp_create(root, id, kind, name);
 	if (fd < 0)
 		return -1;
-	if (spool_writev_all(fd, parts, nparts) < 0 || spool_fsync(fd) < 0) {
-		spool_close_keep_errno(fd);
+	if (sysio_writev_all(fd, parts, nparts) < 0 || sysio_fsync(fd) < 0) {
+		sysio_close_keep_errno(fd);
 		goto fail;
 	}
-	if (spool_close(fd) < 0)
+	if (sysio_close(fd) < 0)
 		goto fail;
 	return 0;
 fail:;

@@ -1,11 +1,12 @@
-/* spool_io: the system-call helpers shared by spool.c and
+/* spool_io: the helpers shared by spool.c, spool_enqueue.c and
  * spool_recover.c. Internal to src/queue (not part of the contract).
  *
- * queue/ and store/ are sibling layers, so this does not borrow
- * store/maildir_io.h; the rules are the same: every helper retries on
- * EINTR and keeps errno meaningful on failure. Paths are relative to a
- * descriptor of the spool directory ("root"), so a long data_dir costs
- * nothing and every name is built in a small fixed buffer. */
+ * The EINTR-safe system calls (open, fsync, close, write, error texts)
+ * are lib/sysio.h, shared with store/; the rules here are the same:
+ * every helper retries on EINTR and keeps errno meaningful on failure.
+ * Paths are relative to a descriptor of the spool directory ("root"), so
+ * a long data_dir costs nothing and every name is built in a small fixed
+ * buffer. */
 #ifndef FACTEUR_QUEUE_SPOOL_IO_H
 #define FACTEUR_QUEUE_SPOOL_IO_H
 
@@ -32,11 +33,6 @@
  * memory, so it is also what a corrupt file can cost. */
 #define SPOOL_ENV_FILE_MAX (64u * 1024u * 1024u)
 
-/* Formats a message into err, followed by ": <strerror(e)>" when e != 0,
- * and leaves errno == e. */
-void spool_err(char *err, size_t errlen, int e, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
 /* Opens the spool directory (O_DIRECTORY); -1 with err set. */
 int spool_open_root(const char *dir, char *err, size_t errlen);
 /* "<sub>/<name><suffix>" into out (SPOOL_REL_MAX bytes); -1 with
@@ -44,16 +40,6 @@ int spool_open_root(const char *dir, char *err, size_t errlen);
 int spool_join(char *out, size_t outsz, const char *sub, const char *name,
 	       const char *suffix);
 
-int spool_openat(int dirfd, const char *path, int flags, mode_t mode);
-int spool_fsync(int fd);
-/* close() that reports errors (not EINTR: the descriptor is gone). */
-int spool_close(int fd);
-void spool_close_keep_errno(int fd);
-/* Opens root/sub and fsyncs it (a rename or unlink in it is durable). */
-int spool_fsync_dir(int root, const char *sub);
-int spool_write_all(int fd, const void *p, size_t len);
-/* writev() every part, resuming after short writes; batches of IOV_MAX. */
-int spool_writev_all(int fd, const struct iovec *parts, size_t nparts);
 /* flock(LOCK_EX), non-blocking unless wait; EINTR retried. */
 int spool_flock(int fd, bool wait);
 /* True when fd is the file named path (relative to root) right now;

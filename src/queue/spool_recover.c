@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/sysio.h"
 #include "queue/spool_io.h"
 
 /* A quarantined entry's files: <stem>.env, <stem>.msg, <stem>.reason. */
@@ -32,12 +33,12 @@
 
 static DIR *open_sub(int root, const char *sub)
 {
-	int fd = spool_openat(root, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	int fd = sysio_openat(root, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return NULL;
 	DIR *d = fdopendir(fd);
 	if (!d)
-		spool_close_keep_errno(fd);
+		sysio_close_keep_errno(fd);
 	return d;
 }
 
@@ -109,8 +110,8 @@ int spool_list(const char *dir, char ***ids, size_t *n, char *err, size_t errlen
 	static const char *const subs[] = { SPOOL_ENV, SPOOL_HOLD };
 	for (size_t i = 0; i < 2; i++) {
 		if (list_sub(root, subs[i], &l) < 0) {
-			spool_err(err, errlen, errno, "spool: list %s/%s", dir, subs[i]);
-			spool_close_keep_errno(root);
+			sysio_err(err, errlen, errno, "spool: list %s/%s", dir, subs[i]);
+			sysio_close_keep_errno(root);
 			spool_ids_free(&l.v, l.n);
 			return -1;
 		}
@@ -157,7 +158,7 @@ static int quarantine_reason(int root, const char *id, const char *reason, char 
 	struct iovec iov = { line, n };
 	char tmp[SPOOL_REL_MAX], path[SPOOL_REL_MAX];
 	if (spool_tmp_write(root, id, "reason", &iov, 1, tmp) < 0) {
-		spool_err(err, errlen, errno, "spool: write reason for %s", id);
+		sysio_err(err, errlen, errno, "spool: write reason for %s", id);
 		return -1;
 	}
 	int rc = -1;
@@ -167,16 +168,16 @@ static int quarantine_reason(int root, const char *id, const char *reason, char 
 		else
 			snprintf(stem, STEM_MAX, "%s", id);
 		if (spool_join(path, sizeof path, SPOOL_CORRUPT, stem, ".reason") < 0) {
-			spool_err(err, errlen, errno, "spool: %s", id);
+			sysio_err(err, errlen, errno, "spool: %s", id);
 			break;
 		}
 		if (linkat(root, tmp, root, path, 0) == 0)
 			rc = 0;
 		else if (errno != EEXIST) {
-			spool_err(err, errlen, errno, "spool: link %s", path);
+			sysio_err(err, errlen, errno, "spool: link %s", path);
 			break;
 		} else if (k == STEM_TRIES - 1) {
-			spool_err(err, errlen, EEXIST, "spool: %s quarantined too often", id);
+			sysio_err(err, errlen, EEXIST, "spool: %s quarantined too often", id);
 		}
 	}
 	int e = errno;
@@ -196,39 +197,39 @@ static int quarantine_at(int root, const char *id, const char *reason,
 	char msg[SPOOL_REL_MAX], from[SPOOL_REL_MAX], to[SPOOL_REL_MAX], stem[STEM_MAX];
 	const char *cur = spool_locate(root, id);
 	if (!cur && errno != ENOENT) {
-		spool_err(err, errlen, errno, "spool: look up %s", id);
+		sysio_err(err, errlen, errno, "spool: look up %s", id);
 		return -1;
 	}
 	if (spool_join(msg, sizeof msg, SPOOL_MSG, id, NULL) < 0) {
-		spool_err(err, errlen, errno, "spool: %s", id);
+		sysio_err(err, errlen, errno, "spool: %s", id);
 		return -1;
 	}
 	bool has_msg = spool_exists(root, msg);
 	if (!cur && !has_msg) {
-		spool_err(err, errlen, ENOENT, "spool: no entry %s", id);
+		sysio_err(err, errlen, ENOENT, "spool: no entry %s", id);
 		return -1;
 	}
 	if (quarantine_reason(root, id, reason, stem, err, errlen) < 0)
 		return -1;
 	if (has_msg && (spool_join(to, sizeof to, SPOOL_CORRUPT, stem, ".msg") < 0 ||
 			(linkat(root, msg, root, to, 0) < 0 && errno != ENOENT))) {
-		spool_err(err, errlen, errno, "spool: link %s to %s", msg, to);
+		sysio_err(err, errlen, errno, "spool: link %s to %s", msg, to);
 		return -1;
 	}
-	if (spool_fsync_dir(root, SPOOL_CORRUPT) < 0) {
-		spool_err(err, errlen, errno, "spool: fsync " SPOOL_CORRUPT "/");
+	if (sysio_fsync_dir(root, SPOOL_CORRUPT) < 0) {
+		sysio_err(err, errlen, errno, "spool: fsync " SPOOL_CORRUPT "/");
 		return -1;
 	}
 	if (cur && (spool_join(from, sizeof from, cur, id, NULL) < 0 ||
 		    spool_join(to, sizeof to, SPOOL_CORRUPT, stem, ".env") < 0 ||
-		    renameat(root, from, root, to) < 0 || spool_fsync_dir(root, SPOOL_CORRUPT) < 0 ||
-		    spool_fsync_dir(root, cur) < 0)) {
-		spool_err(err, errlen, errno, "spool: move %s/%s to " SPOOL_CORRUPT "/", cur, id);
+		    renameat(root, from, root, to) < 0 || sysio_fsync_dir(root, SPOOL_CORRUPT) < 0 ||
+		    sysio_fsync_dir(root, cur) < 0)) {
+		sysio_err(err, errlen, errno, "spool: move %s/%s to " SPOOL_CORRUPT "/", cur, id);
 		return -1;
 	}
 	if (has_msg && ((unlinkat(root, msg, 0) < 0 && errno != ENOENT) ||
-			spool_fsync_dir(root, SPOOL_MSG) < 0)) {
-		spool_err(err, errlen, errno, "spool: unlink %s", msg);
+			sysio_fsync_dir(root, SPOOL_MSG) < 0)) {
+		sysio_err(err, errlen, errno, "spool: unlink %s", msg);
 		return -1;
 	}
 	return 0;
@@ -238,14 +239,14 @@ int spool_quarantine(const char *dir, const char *id, const char *reason,
 		     char *err, size_t errlen)
 {
 	if (!queue_id_valid(id)) {
-		spool_err(err, errlen, EINVAL, "spool: bad id");
+		sysio_err(err, errlen, EINVAL, "spool: bad id");
 		return -1;
 	}
 	int root = spool_open_root(dir, err, errlen);
 	if (root < 0)
 		return -1;
 	int rc = quarantine_at(root, id, reason, err, errlen);
-	spool_close_keep_errno(root);
+	sysio_close_keep_errno(root);
 	return rc;
 }
 
@@ -268,7 +269,7 @@ static void recover_fail(struct recover *r, int e, const char *what, const char 
 	if (r->first_errno)
 		return;
 	r->first_errno = e ? e : EIO;
-	spool_err(r->err, r->errlen, r->first_errno, "spool: recover: %s%s", what, name);
+	sysio_err(r->err, r->errlen, r->first_errno, "spool: recover: %s%s", what, name);
 }
 
 /* tmp/ holds nothing worth keeping, except files that a live process is
@@ -291,7 +292,7 @@ static void recover_tmp(struct recover *r)
 			continue;
 		int fd = -1;
 		if (S_ISREG(st.st_mode)) {
-			fd = spool_openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
+			fd = sysio_openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
 			if (fd < 0)
 				continue;
 			if (spool_flock(fd, false) < 0) {
@@ -322,7 +323,7 @@ static void recover_msg_one(struct recover *r, const char *id)
 	    fstatat(r->root, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
 	    (long long)r->now - (long long)st.st_mtime < (long long)r->min_age)
 		return;
-	int fd = spool_openat(r->root, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
+	int fd = sysio_openat(r->root, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
 	if (fd < 0)
 		return;
 	/* Under the lock the answer holds: no envelope can appear. */
@@ -350,7 +351,7 @@ static void recover_msgs(struct recover *r)
 		if (queue_id_valid(de->d_name))
 			recover_msg_one(r, de->d_name);
 	closedir(d);
-	if (r->count != before && spool_fsync_dir(r->root, SPOOL_MSG) < 0)
+	if (r->count != before && sysio_fsync_dir(r->root, SPOOL_MSG) < 0)
 		recover_fail(r, errno, "fsync ", SPOOL_MSG "/");
 }
 

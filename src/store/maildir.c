@@ -8,6 +8,7 @@
 #include "store/maildir.h"
 
 #include "lib/buf.h"
+#include "lib/sysio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -42,7 +43,7 @@ static int mkdir_one(const char *path, mode_t mode)
 		if (slash && slash != path && (size_t)(slash - path) < sizeof parent) {
 			memcpy(parent, path, (size_t)(slash - path));
 			parent[slash - path] = '\0';
-			if (maildir_io_fsync_dir(AT_FDCWD, parent) < 0)
+			if (sysio_fsync_dir(AT_FDCWD, parent) < 0)
 				return -1;
 		}
 		return 0;
@@ -64,7 +65,7 @@ int maildir_ensure(const char *root, char *err, size_t errlen)
 	char path[PATH_MAX];
 	size_t len = strlen(root);
 	if (len == 0 || len + sizeof "/tmp" > sizeof path) {
-		maildir_io_err(err, errlen, len ? ENAMETOOLONG : EINVAL, "maildir: bad path");
+		sysio_err(err, errlen, len ? ENAMETOOLONG : EINVAL, "maildir: bad path");
 		return -1;
 	}
 	memcpy(path, root, len + 1);
@@ -74,20 +75,20 @@ int maildir_ensure(const char *root, char *err, size_t errlen)
 			continue;
 		path[i] = '\0';
 		if (mkdir_one(path, 0700) < 0) {
-			maildir_io_err(err, errlen, errno, "maildir: mkdir %s", path);
+			sysio_err(err, errlen, errno, "maildir: mkdir %s", path);
 			return -1;
 		}
 		path[i] = '/';
 	}
 	if (mkdir_one(path, 0700) < 0) {
-		maildir_io_err(err, errlen, errno, "maildir: mkdir %s", path);
+		sysio_err(err, errlen, errno, "maildir: mkdir %s", path);
 		return -1;
 	}
 	static const char *const subs[] = { "tmp", "new", "cur" };
 	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
 		if (maildir_io_join(path, sizeof path, root, subs[i]) < 0 ||
 		    mkdir_one(path, 0700) < 0) {
-			maildir_io_err(err, errlen, errno, "maildir: mkdir %s/%s", root, subs[i]);
+			sysio_err(err, errlen, errno, "maildir: mkdir %s/%s", root, subs[i]);
 			return -1;
 		}
 	}
@@ -180,17 +181,17 @@ static int list_push(struct msg_list *l, const char *sub, const char *name,
 static int scan_sub(int rootfd, const char *root, const char *sub,
 		    struct msg_list *l, char *err, size_t errlen)
 {
-	int dfd = maildir_io_open(rootfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	int dfd = sysio_openat(rootfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (dfd < 0) {
 		if (errno == ENOENT)
 			return 0;
-		maildir_io_err(err, errlen, errno, "maildir: open %s/%s", root, sub);
+		sysio_err(err, errlen, errno, "maildir: open %s/%s", root, sub);
 		return -1;
 	}
 	DIR *d = fdopendir(dfd);
 	if (!d) {
-		maildir_io_err(err, errlen, errno, "maildir: open %s/%s", root, sub);
-		maildir_io_close_keep_errno(dfd);
+		sysio_err(err, errlen, errno, "maildir: open %s/%s", root, sub);
+		sysio_close_keep_errno(dfd);
 		return -1;
 	}
 	int rc = 0;
@@ -199,7 +200,7 @@ static int scan_sub(int rootfd, const char *root, const char *sub,
 		struct dirent *de = readdir(d);
 		if (!de) {
 			if (errno) {
-				maildir_io_err(err, errlen, errno, "maildir: read %s/%s", root, sub);
+				sysio_err(err, errlen, errno, "maildir: read %s/%s", root, sub);
 				rc = -1;
 			}
 			break;
@@ -217,8 +218,8 @@ static int scan_sub(int rootfd, const char *root, const char *sub,
 			if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 				if (errno == ENOENT)
 					continue; /* moved or deleted meanwhile */
-				maildir_io_err(err, errlen, errno, "maildir: stat %s/%s/%s",
-					root, sub, name);
+				sysio_err(err, errlen, errno, "maildir: stat %s/%s/%s",
+					  root, sub, name);
 				rc = -1;
 				break;
 			}
@@ -229,21 +230,21 @@ static int scan_sub(int rootfd, const char *root, const char *sub,
 		}
 		if (!has_w) {
 			/* Written by another program: count the CRLF form. */
-			int fd = maildir_io_open(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+			int fd = sysio_openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
 			if (fd < 0) {
 				if (errno == ENOENT)
 					continue;
-				maildir_io_err(err, errlen, errno, "maildir: open %s/%s/%s",
-					root, sub, name);
+				sysio_err(err, errlen, errno, "maildir: open %s/%s/%s",
+					  root, sub, name);
 				rc = -1;
 				break;
 			}
 			uint64_t bytes;
 			int cr = maildir_io_count(fd, &bytes, &w);
-			maildir_io_close_keep_errno(fd);
+			sysio_close_keep_errno(fd);
 			if (cr < 0) {
-				maildir_io_err(err, errlen, errno, "maildir: read %s/%s/%s",
-					root, sub, name);
+				sysio_err(err, errlen, errno, "maildir: read %s/%s/%s",
+					  root, sub, name);
 				rc = -1;
 				break;
 			}
@@ -251,7 +252,7 @@ static int scan_sub(int rootfd, const char *root, const char *sub,
 				s = bytes;
 		}
 		if (list_push(l, sub, name, s, w) < 0) {
-			maildir_io_err(err, errlen, errno, "maildir: scan");
+			sysio_err(err, errlen, errno, "maildir: scan");
 			rc = -1;
 			break;
 		}
@@ -350,20 +351,20 @@ int maildir_scan(const char *root, struct maildir_msg **out, size_t *n,
 {
 	*out = NULL;
 	*n = 0;
-	int rootfd = maildir_io_open(AT_FDCWD, root, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	int rootfd = sysio_openat(AT_FDCWD, root, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (rootfd < 0) {
-		maildir_io_err(err, errlen, errno, "maildir: open %s", root);
+		sysio_err(err, errlen, errno, "maildir: open %s", root);
 		return -1;
 	}
 	struct msg_list l = { 0 };
 	int rc = scan_sub(rootfd, root, "new", &l, err, errlen);
 	if (rc == 0)
 		rc = scan_sub(rootfd, root, "cur", &l, err, errlen);
-	maildir_io_close_keep_errno(rootfd);
+	sysio_close_keep_errno(rootfd);
 	if (rc == 0 && l.n > 1) {
 		qsort(l.v, l.n, sizeof *l.v, msg_cmp);
 		if (uidl_dedupe(l.v, l.n) < 0) {
-			maildir_io_err(err, errlen, ENOMEM, "maildir: scan");
+			sysio_err(err, errlen, ENOMEM, "maildir: scan");
 			rc = -1;
 		}
 	}
@@ -407,19 +408,19 @@ int maildir_open(const char *root, const struct maildir_msg *m)
 	char path[PATH_MAX];
 	if (maildir_io_join(path, sizeof path, root, m->path) < 0)
 		return -1;
-	return maildir_io_open(AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+	return sysio_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
 }
 
 /* Another mail program may have moved a message from new/ to cur/ (adding
  * ":2,<flags>") since the scan: delete it under its new name. */
 static int delete_moved(int rootfd, const char *const *uniq, size_t nuniq)
 {
-	int dfd = maildir_io_open(rootfd, "cur", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	int dfd = sysio_openat(rootfd, "cur", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (dfd < 0)
 		return errno == ENOENT ? 0 : -1;
 	DIR *d = fdopendir(dfd);
 	if (!d) {
-		maildir_io_close_keep_errno(dfd);
+		sysio_close_keep_errno(dfd);
 		return -1;
 	}
 	int rc = 0;
@@ -448,9 +449,9 @@ int maildir_delete(const char *root, const struct maildir_msg *msgs,
 {
 	if (n == 0)
 		return 0;
-	int rootfd = maildir_io_open(AT_FDCWD, root, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	int rootfd = sysio_openat(AT_FDCWD, root, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (rootfd < 0) {
-		maildir_io_err(err, errlen, errno, "maildir: open %s", root);
+		sysio_err(err, errlen, errno, "maildir: open %s", root);
 		return -1;
 	}
 	int rc = 0, first_errno = 0;
@@ -461,7 +462,7 @@ int maildir_delete(const char *root, const struct maildir_msg *msgs,
 		if (!msg_path_ok(m->path)) {
 			if (!first_errno) {
 				first_errno = EINVAL;
-				maildir_io_err(err, errlen, EINVAL, "maildir: bad path");
+				sysio_err(err, errlen, EINVAL, "maildir: bad path");
 			}
 			continue;
 		}
@@ -470,8 +471,8 @@ int maildir_delete(const char *root, const struct maildir_msg *msgs,
 		if (errno != ENOENT) {
 			if (!first_errno) {
 				first_errno = errno;
-				maildir_io_err(err, errlen, errno, "maildir: unlink %s/%s",
-					root, m->path);
+				sysio_err(err, errlen, errno, "maildir: unlink %s/%s",
+					  root, m->path);
 			}
 			continue;
 		}
@@ -489,16 +490,16 @@ int maildir_delete(const char *root, const struct maildir_msg *msgs,
 	if (nmoved && delete_moved(rootfd, (const char *const *)moved, nmoved) < 0 &&
 	    !first_errno) {
 		first_errno = errno;
-		maildir_io_err(err, errlen, errno, "maildir: delete in %s/cur", root);
+		sysio_err(err, errlen, errno, "maildir: delete in %s/cur", root);
 	}
 	for (size_t i = 0; i < nmoved; i++)
 		free(moved[i]);
 	free(moved);
 	static const char *const subs[] = { "new", "cur" };
 	for (size_t i = 0; i < 2; i++) {
-		if (maildir_io_fsync_dir(rootfd, subs[i]) < 0 && errno != ENOENT && !first_errno) {
+		if (sysio_fsync_dir(rootfd, subs[i]) < 0 && errno != ENOENT && !first_errno) {
 			first_errno = errno;
-			maildir_io_err(err, errlen, errno, "maildir: fsync %s/%s", root, subs[i]);
+			sysio_err(err, errlen, errno, "maildir: fsync %s/%s", root, subs[i]);
 		}
 	}
 	close(rootfd);
@@ -514,8 +515,8 @@ int maildir_lock(const char *root)
 	char path[PATH_MAX];
 	if (maildir_io_join(path, sizeof path, root, ".facteur.lock") < 0)
 		return -1;
-	int fd = maildir_io_open(AT_FDCWD, path,
-			    O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = sysio_openat(AT_FDCWD, path,
+			      O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -1;
 	int r;
@@ -523,7 +524,7 @@ int maildir_lock(const char *root)
 		r = flock(fd, LOCK_EX | LOCK_NB);
 	while (r < 0 && errno == EINTR);
 	if (r < 0) {
-		maildir_io_close_keep_errno(fd);
+		sysio_close_keep_errno(fd);
 		return -1;
 	}
 	return fd;
@@ -540,12 +541,12 @@ int maildir_clean_tmp(const char *root, long max_age)
 	char path[PATH_MAX];
 	if (maildir_io_join(path, sizeof path, root, "tmp") < 0)
 		return -1;
-	int dfd = maildir_io_open(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	int dfd = sysio_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (dfd < 0)
 		return errno == ENOENT ? 0 : -1;
 	DIR *d = fdopendir(dfd);
 	if (!d) {
-		maildir_io_close_keep_errno(dfd);
+		sysio_close_keep_errno(dfd);
 		return -1;
 	}
 	time_t now = time(NULL);

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/sysio.h"
 #include "store/maildir_io.h"
 #include "store/maildir_name.h"
 
@@ -36,31 +37,31 @@ static int copy_into(const char *tmppath, const char *maildir, int newfd,
 {
 	char path[PATH_MAX];
 	if (maildir_io_join(path, sizeof path, maildir, "tmp") < 0) {
-		maildir_io_err(err, errlen, errno, "maildir: %s/tmp", maildir);
+		sysio_err(err, errlen, errno, "maildir: %s/tmp", maildir);
 		return -1;
 	}
-	int tmpdir = maildir_io_open(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	int tmpdir = sysio_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (tmpdir < 0) {
-		maildir_io_err(err, errlen, errno, "maildir: open %s", path);
+		sysio_err(err, errlen, errno, "maildir: open %s", path);
 		return -1;
 	}
 	int src = -1, dst = -1, rc = -1;
 	bool created = false;
 	uint8_t *chunk = NULL;
-	src = maildir_io_open(AT_FDCWD, tmppath, O_RDONLY | O_CLOEXEC, 0);
+	src = sysio_openat(AT_FDCWD, tmppath, O_RDONLY | O_CLOEXEC, 0);
 	if (src < 0) {
-		maildir_io_err(err, errlen, errno, "maildir: open %s", tmppath);
+		sysio_err(err, errlen, errno, "maildir: open %s", tmppath);
 		goto out;
 	}
-	dst = maildir_io_open(tmpdir, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	dst = sysio_openat(tmpdir, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (dst < 0) {
-		maildir_io_err(err, errlen, errno, "maildir: create %s/%s", path, name);
+		sysio_err(err, errlen, errno, "maildir: create %s/%s", path, name);
 		goto out;
 	}
 	created = true;
 	chunk = malloc(MAILDIR_IO_CHUNK);
 	if (!chunk) {
-		maildir_io_err(err, errlen, ENOMEM, "maildir: copy");
+		sysio_err(err, errlen, ENOMEM, "maildir: copy");
 		goto out;
 	}
 	for (;;) {
@@ -68,28 +69,28 @@ static int copy_into(const char *tmppath, const char *maildir, int newfd,
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			maildir_io_err(err, errlen, errno, "maildir: read %s", tmppath);
+			sysio_err(err, errlen, errno, "maildir: read %s", tmppath);
 			goto out;
 		}
 		if (r == 0)
 			break;
-		if (maildir_io_write_all(dst, chunk, (size_t)r) < 0) {
-			maildir_io_err(err, errlen, errno, "maildir: write %s/%s", path, name);
+		if (sysio_write_all(dst, chunk, (size_t)r) < 0) {
+			sysio_err(err, errlen, errno, "maildir: write %s/%s", path, name);
 			goto out;
 		}
 	}
-	if (maildir_io_fsync(dst) < 0) {
-		maildir_io_err(err, errlen, errno, "maildir: fsync %s/%s", path, name);
+	if (sysio_fsync(dst) < 0) {
+		sysio_err(err, errlen, errno, "maildir: fsync %s/%s", path, name);
 		goto out;
 	}
 	int fd = dst;
 	dst = -1;
-	if (maildir_io_close(fd) < 0) {
-		maildir_io_err(err, errlen, errno, "maildir: close %s/%s", path, name);
+	if (sysio_close(fd) < 0) {
+		sysio_err(err, errlen, errno, "maildir: close %s/%s", path, name);
 		goto out;
 	}
 	if (linkat(tmpdir, name, newfd, name, 0) < 0) {
-		maildir_io_err(err, errlen, errno, "maildir: link into %s/new", maildir);
+		sysio_err(err, errlen, errno, "maildir: link into %s/new", maildir);
 		goto out;
 	}
 	rc = 0;
@@ -120,11 +121,11 @@ static void unlink_delivered(const char *const *maildirs, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		if (!t[i].linked || maildir_io_join(path, sizeof path, maildirs[i], "new") < 0)
 			continue;
-		int fd = maildir_io_open(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+		int fd = sysio_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 		if (fd < 0)
 			continue;
 		unlinkat(fd, name, 0);
-		maildir_io_fsync(fd);
+		sysio_fsync(fd);
 		close(fd);
 	}
 }
@@ -134,7 +135,7 @@ int maildir_deliver(const char *const *maildirs, size_t n,
 		    char *err, size_t errlen)
 {
 	if (!maildirs || n == 0 || (nparts && !parts)) {
-		maildir_io_err(err, errlen, EINVAL, "maildir: nothing to deliver");
+		sysio_err(err, errlen, EINVAL, "maildir: nothing to deliver");
 		return -1;
 	}
 
@@ -174,59 +175,59 @@ int maildir_deliver(const char *const *maildirs, size_t n,
 		    !maildir_name_make(name, sizeof name, (long long)ts.tv_sec,
 				       ts.tv_nsec / 1000, (long)getpid(), q,
 				       "localhost", size, wsize)) {
-			maildir_io_err(err, errlen, ENAMETOOLONG, "maildir: name");
+			sysio_err(err, errlen, ENAMETOOLONG, "maildir: name");
 			return -1;
 		}
 		int r = snprintf(tmppath, sizeof tmppath, "%s/tmp/%s", maildirs[0], name);
 		if (r < 0 || (size_t)r >= sizeof tmppath) {
-			maildir_io_err(err, errlen, ENAMETOOLONG, "maildir: %s/tmp", maildirs[0]);
+			sysio_err(err, errlen, ENAMETOOLONG, "maildir: %s/tmp", maildirs[0]);
 			return -1;
 		}
-		fd = maildir_io_open(AT_FDCWD, tmppath,
-				O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		fd = sysio_openat(AT_FDCWD, tmppath,
+				  O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0 && errno != EEXIST) {
-			maildir_io_err(err, errlen, errno, "maildir: create %s", tmppath);
+			sysio_err(err, errlen, errno, "maildir: create %s", tmppath);
 			return -1;
 		}
 	}
 	if (fd < 0) {
-		maildir_io_err(err, errlen, errno, "maildir: create %s", tmppath);
+		sysio_err(err, errlen, errno, "maildir: create %s", tmppath);
 		return -1;
 	}
-	if (maildir_io_writev_all(fd, parts, nparts) < 0) {
-		maildir_io_err(err, errlen, errno, "maildir: write %s", tmppath);
-		maildir_io_close_keep_errno(fd);
+	if (sysio_writev_all(fd, parts, nparts) < 0) {
+		sysio_err(err, errlen, errno, "maildir: write %s", tmppath);
+		sysio_close_keep_errno(fd);
 		goto fail_tmp;
 	}
-	if (maildir_io_fsync(fd) < 0) {
-		maildir_io_err(err, errlen, errno, "maildir: fsync %s", tmppath);
-		maildir_io_close_keep_errno(fd);
+	if (sysio_fsync(fd) < 0) {
+		sysio_err(err, errlen, errno, "maildir: fsync %s", tmppath);
+		sysio_close_keep_errno(fd);
 		goto fail_tmp;
 	}
-	if (maildir_io_close(fd) < 0) {
-		maildir_io_err(err, errlen, errno, "maildir: close %s", tmppath);
+	if (sysio_close(fd) < 0) {
+		sysio_err(err, errlen, errno, "maildir: close %s", tmppath);
 		goto fail_tmp;
 	}
 
 	bool renamed = false;
 	struct deliver_target *t = calloc(n, sizeof *t);
 	if (!t) {
-		maildir_io_err(err, errlen, ENOMEM, "maildir: deliver");
+		sysio_err(err, errlen, ENOMEM, "maildir: deliver");
 		goto fail_tmp;
 	}
 	for (size_t i = 0; i < n; i++) {
 		char newpath[PATH_MAX];
 		if (maildir_io_join(newpath, sizeof newpath, maildirs[i], "new") < 0) {
-			maildir_io_err(err, errlen, errno, "maildir: %s/new", maildirs[i]);
+			sysio_err(err, errlen, errno, "maildir: %s/new", maildirs[i]);
 			goto fail_linked;
 		}
-		int dfd = maildir_io_open(AT_FDCWD, newpath,
-				     O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+		int dfd = sysio_openat(AT_FDCWD, newpath,
+				       O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 		struct stat st;
 		if (dfd < 0 || fstat(dfd, &st) < 0) {
-			maildir_io_err(err, errlen, errno, "maildir: open %s", newpath);
+			sysio_err(err, errlen, errno, "maildir: open %s", newpath);
 			if (dfd >= 0)
-				maildir_io_close_keep_errno(dfd);
+				sysio_close_keep_errno(dfd);
 			goto fail_linked;
 		}
 		t[i].dev = st.st_dev;
@@ -250,22 +251,22 @@ int maildir_deliver(const char *const *maildirs, size_t n,
 			t[i].linked = true;
 		} else if (errno == EXDEV) {
 			if (copy_into(tmppath, maildirs[i], dfd, name, err, errlen) < 0) {
-				maildir_io_close_keep_errno(dfd);
+				sysio_close_keep_errno(dfd);
 				goto fail_linked;
 			}
 			t[i].linked = true;
 		} else {
-			maildir_io_err(err, errlen, errno, "maildir: link into %s", newpath);
-			maildir_io_close_keep_errno(dfd);
+			sysio_err(err, errlen, errno, "maildir: link into %s", newpath);
+			sysio_close_keep_errno(dfd);
 			goto fail_linked;
 		}
-		if (maildir_io_fsync(dfd) < 0) {
-			maildir_io_err(err, errlen, errno, "maildir: fsync %s", newpath);
-			maildir_io_close_keep_errno(dfd);
+		if (sysio_fsync(dfd) < 0) {
+			sysio_err(err, errlen, errno, "maildir: fsync %s", newpath);
+			sysio_close_keep_errno(dfd);
 			goto fail_linked;
 		}
-		if (maildir_io_close(dfd) < 0) {
-			maildir_io_err(err, errlen, errno, "maildir: close %s", newpath);
+		if (sysio_close(dfd) < 0) {
+			sysio_err(err, errlen, errno, "maildir: close %s", newpath);
 			goto fail_linked;
 		}
 	}
