@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void sysio_err(char *err, size_t errlen, int e, const char *fmt, ...)
@@ -141,4 +142,29 @@ int sysio_writev_all(int fd, const struct iovec *parts, size_t nparts)
 	free(v);
 	errno = e;
 	return rc;
+}
+
+int sysio_mkdir_durable(const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) == 0) {
+		char parent[PATH_MAX];
+		const char *slash = strrchr(path, '/');
+		if (slash && slash != path && (size_t)(slash - path) < sizeof parent) {
+			memcpy(parent, path, (size_t)(slash - path));
+			parent[slash - path] = '\0';
+			if (sysio_fsync_dir(AT_FDCWD, parent) < 0)
+				return -1;
+		}
+		return 0;
+	}
+	if (errno != EEXIST)
+		return -1;
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	return 0;
 }

@@ -32,4 +32,10 @@ int sysio_write_all(int fd, const void *p, size_t len);
  * copy cannot be allocated, EIO on a write of 0 bytes. */
 int sysio_writev_all(int fd, const struct iovec *parts, size_t nparts);
 
+/* mkdir(path, mode), then fsync the parent so that the new directory's
+ * entry survives a crash (the first file stored under it would vanish
+ * with it otherwise). An existing directory is success; an existing
+ * non-directory is ENOTDIR. */
+int sysio_mkdir_durable(const char *path, mode_t mode);
+
 #endif

@@ -36,34 +36,6 @@ static _Atomic unsigned id_counter;
 
 /* ---- directories and ids ---- */
 
-static int mkdir_durable(const char *path)
-{
-	if (mkdir(path, 0700) == 0) {
-		/* A new directory's entry lives in its parent: sync it, or
-		 * the first entry stored under it could vanish with the
-		 * directory in a crash. */
-		char parent[PATH_MAX];
-		const char *slash = strrchr(path, '/');
-		if (slash && slash != path && (size_t)(slash - path) < sizeof parent) {
-			memcpy(parent, path, (size_t)(slash - path));
-			parent[slash - path] = '\0';
-			if (sysio_fsync_dir(AT_FDCWD, parent) < 0)
-				return -1;
-		}
-		return 0;
-	}
-	if (errno != EEXIST)
-		return -1;
-	struct stat st;
-	if (stat(path, &st) < 0)
-		return -1;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		return -1;
-	}
-	return 0;
-}
-
 int spool_ensure(const char *dir, char *err, size_t errlen)
 {
 	static const char *const subs[] = { SPOOL_TMP, SPOOL_MSG, SPOOL_ENV, SPOOL_HOLD,
@@ -80,19 +52,19 @@ int spool_ensure(const char *dir, char *err, size_t errlen)
 		if (path[i] != '/' || path[i - 1] == '/')
 			continue;
 		path[i] = '\0';
-		if (mkdir_durable(path) < 0) {
+		if (sysio_mkdir_durable(path, 0700) < 0) {
 			sysio_err(err, errlen, errno, "spool: mkdir %s", path);
 			return -1;
 		}
 		path[i] = '/';
 	}
-	if (mkdir_durable(path) < 0) {
+	if (sysio_mkdir_durable(path, 0700) < 0) {
 		sysio_err(err, errlen, errno, "spool: mkdir %s", path);
 		return -1;
 	}
 	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
 		snprintf(path, sizeof path, "%s/%s", dir, subs[i]);
-		if (mkdir_durable(path) < 0) {
+		if (sysio_mkdir_durable(path, 0700) < 0) {
 			sysio_err(err, errlen, errno, "spool: mkdir %s", path);
 			return -1;
 		}

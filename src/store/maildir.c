@@ -32,34 +32,6 @@
 /* Hex digits of SHA-256 used when a name is unfit as a UIDL. */
 #define MAILDIR_UIDL_DIGEST 32
 
-static int mkdir_one(const char *path, mode_t mode)
-{
-	if (mkdir(path, mode) == 0) {
-		/* A new directory's entry lives in its parent: sync it, or
-		 * the first message delivered under it could vanish in a
-		 * crash together with the directory. */
-		char parent[PATH_MAX];
-		const char *slash = strrchr(path, '/');
-		if (slash && slash != path && (size_t)(slash - path) < sizeof parent) {
-			memcpy(parent, path, (size_t)(slash - path));
-			parent[slash - path] = '\0';
-			if (sysio_fsync_dir(AT_FDCWD, parent) < 0)
-				return -1;
-		}
-		return 0;
-	}
-	if (errno != EEXIST)
-		return -1;
-	struct stat st;
-	if (stat(path, &st) < 0)
-		return -1;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		return -1;
-	}
-	return 0;
-}
-
 int maildir_ensure(const char *root, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
@@ -74,20 +46,20 @@ int maildir_ensure(const char *root, char *err, size_t errlen)
 		if (path[i] != '/' || path[i - 1] == '/')
 			continue;
 		path[i] = '\0';
-		if (mkdir_one(path, 0700) < 0) {
+		if (sysio_mkdir_durable(path, 0700) < 0) {
 			sysio_err(err, errlen, errno, "maildir: mkdir %s", path);
 			return -1;
 		}
 		path[i] = '/';
 	}
-	if (mkdir_one(path, 0700) < 0) {
+	if (sysio_mkdir_durable(path, 0700) < 0) {
 		sysio_err(err, errlen, errno, "maildir: mkdir %s", path);
 		return -1;
 	}
 	static const char *const subs[] = { "tmp", "new", "cur" };
 	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
 		if (maildir_io_join(path, sizeof path, root, subs[i]) < 0 ||
-		    mkdir_one(path, 0700) < 0) {
+		    sysio_mkdir_durable(path, 0700) < 0) {
 			sysio_err(err, errlen, errno, "maildir: mkdir %s/%s", root, subs[i]);
 			return -1;
 		}
