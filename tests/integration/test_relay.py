@@ -575,3 +575,21 @@ def test_shutdown_lets_a_transaction_in_flight_finish(make_server):
         assert mx.accepted == 1, "sent twice"
     finally:
         mx.close()
+
+
+def test_catch_all_and_abuse(make_server):
+    """"@localhost: alice" takes addresses that match no account or alias;
+    existing accounts keep their mail; abuse@ goes to the postmaster."""
+    a = make_server(start=False)
+    (a.data_dir / "aliases").write_text("@localhost: alice\n")
+    a.start()
+    msg, _ = make_message(to="whoever@localhost")
+    a.deliver(["whoever@localhost"], msg)
+    assert len(a.messages(ALICE)) == 1
+    msg, _ = make_message(to=BOB)
+    a.deliver([BOB], msg)
+    assert len(a.messages(BOB)) == 1 and len(a.messages(ALICE)) == 1
+    b = make_server()
+    msg, _ = make_message(to="abuse@localhost")
+    b.deliver(["abuse@localhost"], msg)
+    assert len(b.messages("pm@localhost")) == 1
