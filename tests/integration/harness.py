@@ -488,9 +488,15 @@ class Server:
         last = ""
         for attempt in range(attempts):
             if not (keep_ports and attempt == 0 and self.smtp_port):
+                # Ports a test already chose for other listeners (free a
+                # moment ago, not bound yet) must not be picked again.
+                taken = {int(p) for v in self.extra.values() if isinstance(v, str)
+                         for p in re.findall(r":(\d+)(?:,|$)", v)}
                 self.smtp_port = free_port()
+                while self.smtp_port in taken:
+                    self.smtp_port = free_port()
                 self.pop3_port = free_port()
-                while self.pop3_port == self.smtp_port:
+                while self.pop3_port == self.smtp_port or self.pop3_port in taken:
                     self.pop3_port = free_port()
             self.write_conf()
             try:
