@@ -90,8 +90,9 @@ DRAIN_MAX=120  # a relay's queue must be empty within this after that
 HASH='$6$rounds=1000$benchsalt$OJCgL8dx9BBdrfubmW.nqNnbAiuSnSm9v0nqkA1WueUqyU/SOAeB6Q4pnNAXxt6kh4xobC9ojn9swM5pppIs//'
 
 T0=$(date +%s)
-log() { printf '[%4ds] %s\n' $(( $(date +%s) - T0 )) "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+PORT_HINT="B_PORT, A_PORT, AT_PORT, PF_PORT, PFT_PORT"
 
 W=${BENCH_TMP:-$(mktemp -d /tmp/facteur-relay.XXXXXX)}
 mkdir -p "$W"
@@ -126,63 +127,8 @@ trap 'exit 130' INT TERM
 
 # ---- helpers (as in bench/run.sh) ----
 
-kv() { sed -n "s/.* $2=\"\{0,1\}\([^ \"]*\).*/\1/p" <<<" $1"; }
-ROUND=0
-record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$ROUND" >> "$RES"; }
-median() {
-	awk -F'\t' -v f="$1" -v s="$2" '$1==f && $2==s && $3!="" && $3!="n/a" {print $3}' "$RES" | sort -g |
-		awk '{a[NR]=$1} END { if (NR == 0) { print "n/a"; exit }
-			if (NR % 2) print a[(NR+1)/2]; else printf "%.6g\n", (a[NR/2]+a[NR/2+1])/2 }'
-}
-# pratio FIG-A SERVER-A FIG-B SERVER-B: median over rounds of A/B, each A
-# divided by the B of the same round (the two ran within the same minute).
-pratio() {
-	awk -F'\t' -v fa="$1" -v sa="$2" -v fb="$3" -v sb="$4" '
-		$3 == "" || $3 == "n/a" { next }
-		$1 == fa && $2 == sa { x[$4] = $3 }
-		$1 == fb && $2 == sb { y[$4] = $3 }
-		END { for (r in x) if ((r in y) && y[r] + 0 != 0) print x[r] / y[r] }' "$RES" | sort -g |
-		awk '{a[NR]=$1} END { if (NR == 0) { print "n/a"; exit }
-			if (NR % 2) print a[(NR+1)/2]; else printf "%.6g\n", (a[NR/2]+a[NR/2+1])/2 }'
-}
-fmt_ratio() {
-	awk -v x="$1" 'BEGIN { if (x == "n/a") print x; else if (x < 0.1) printf "%.2g", x; else printf "%.2f", x }'
-}
-calc() {
-	case $1 in *n/a*|*"()"*) echo n/a; return ;; esac
-	awk "BEGIN { printf \"%.6g\", ($1) }"
-}
 fmt1() { awk -v x="$1" 'BEGIN { if (x == "n/a") print x; else printf "%.1f", x }'; }
 fmt2() { awk -v x="$1" 'BEGIN { if (x == "n/a") print x; else printf "%.2f", x }'; }
-
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-check_ports() {
-	local p
-	for p in "$@"; do
-		if port_busy "$p"; then
-			die "127.0.0.1:$p is already in use; choose other ports (B_PORT, A_PORT, AT_PORT, PF_PORT, PFT_PORT)"
-		fi
-	done
-}
-wait_port() {
-	local i
-	for i in $(seq 1 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-		sleep 0.1
-	done
-	return 1
-}
-stop_pid() { # stop_pid PID SECONDS: TERM, wait, then KILL (that pid only)
-	local pid=$1 t=$2 i
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for i in $(seq 1 $((t * 10))); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-}
-proc_of() { "$BIN/benchutil" proc "$1"; }
 lines_of() { if [ -f "$1" ]; then wc -l < "$1"; else echo 0; fi; }
 
 # ---- tools and facteur ----
