@@ -76,3 +76,31 @@ stop_pid() { # stop_pid PID SECONDS: TERM, wait, then KILL (that pid only)
 	done
 	kill -KILL "$pid" 2>/dev/null || true
 }
+
+# What building facteur needs (scripts/deps.sh build) plus the tools of
+# the benchmarks themselves.
+BENCH_BUILD_DEPS="gcc libc6-dev make meson ninja-build pkg-config libevent-dev libssl-dev libcrypt-dev libc-ares-dev openssl procps"
+
+install_deps() { # install_deps PACKAGE...: apt-get those not installed yet
+	local missing="" p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	log "installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	# Postfix unconfigured (no /etc/postfix/main.cf), and no system service
+	# started by the packages: this benchmark runs its own instances.
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+	local made_policy=0
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		made_policy=1
+	fi
+	apt-get update -q >/dev/null
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing >/dev/null
+	[ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+	return 0
+}

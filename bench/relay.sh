@@ -432,35 +432,14 @@ order() { if [ $(($1 % 2)) = 1 ]; then echo "$2 $3"; else echo "$3 $2"; fi; }
 
 # ---- set-up ----
 
-install_deps() {
-	local want="gcc libc6-dev make meson ninja-build pkg-config libevent-dev libssl-dev libcrypt-dev postfix procps"
-	local missing="" p
-	for p in $want; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-	done
-	[ -z "$missing" ] && return 0
-	log "installing:$missing"
-	export DEBIAN_FRONTEND=noninteractive
-	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-	local made_policy=0
-	if [ ! -e /usr/sbin/policy-rc.d ]; then
-		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-		chmod 755 /usr/sbin/policy-rc.d
-		made_policy=1
-	fi
-	apt-get update -q >/dev/null
-	# shellcheck disable=SC2086
-	apt-get install -y -q --no-install-recommends $missing >/dev/null
-	[ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
-	return 0
-}
 
 VARIANTS=none
 [ "$TLS" = 1 ] && VARIANTS="none tls"
 RELAYS="facteur postfix"
 if [ "$MODE" = full ]; then
 	[ "$(id -u)" = 0 ] || die "the full run needs root (apt-get, postfix); try --smoke"
-	install_deps
+	# shellcheck disable=SC2086
+	install_deps $BENCH_BUILD_DEPS postfix
 elif [ "$(id -u)" != 0 ] || ! command -v postfix >/dev/null; then
 	log "smoke: no root or no postfix: facteur only"
 	RELAYS=facteur

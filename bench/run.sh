@@ -485,33 +485,10 @@ fi
 
 [ "$(id -u)" = 0 ] || die "the full run needs root (apt-get, postfix, dovecot); try --smoke"
 
-install_deps() {
-	local want="gcc libc6-dev make meson ninja-build pkg-config libevent-dev libssl-dev libcrypt-dev openssl postfix dovecot-core dovecot-pop3d procps"
-	local missing="" p
-	for p in $want; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-	done
-	[ -z "$missing" ] && return 0
-	log "installing:$missing"
-	export DEBIAN_FRONTEND=noninteractive
-	# Postfix unconfigured (no /etc/postfix/main.cf), and no system service
-	# started by the packages: this benchmark runs its own instances.
-	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-	local made_policy=0
-	if [ ! -e /usr/sbin/policy-rc.d ]; then
-		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-		chmod 755 /usr/sbin/policy-rc.d
-		made_policy=1
-	fi
-	apt-get update -q >/dev/null
-	# shellcheck disable=SC2086
-	apt-get install -y -q --no-install-recommends $missing >/dev/null
-	[ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
-	return 0
-}
 
 log "work directory $W"
-install_deps
+# shellcheck disable=SC2086
+install_deps $BENCH_BUILD_DEPS postfix dovecot-core dovecot-pop3d
 build_tools
 find_facteur
 ulimit -n "$(ulimit -Hn)"
