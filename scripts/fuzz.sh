@@ -23,9 +23,34 @@ seed() { # target, then files to turn into seeds
 seed fuzz_smtp_server tests/transcripts/smtp/*.txt
 seed fuzz_pop3_server tests/transcripts/pop3/*.txt
 
+# authmsg frames (src/auth/authmsg.h) behind a byte choosing the limit
+# (even: a request's, odd: the directory's). Fields are ASCII.
+u8() { printf '%b' "$(printf '\\0%03o' "$1")"; }
+be32() { u8 $(($1 >> 24 & 255)); u8 $(($1 >> 16 & 255)); u8 $(($1 >> 8 & 255)); u8 $(($1 & 255)); }
+frame() { # type id status field...
+	ty=$1 id=$2 st=$3
+	shift 3
+	body=7
+	for f in "$@"; do body=$((body + 4 + ${#f})); done
+	be32 $body; u8 "$ty"; be32 "$id"; u8 "$st"; u8 $#
+	for f in "$@"; do be32 ${#f}; printf '%s' "$f"; done
+}
+A=$B/corpus-fuzz_authmsg
+mkdir -p "$A"
+{ u8 0; frame 1 1 0 alice@localhost secret; } > "$A/pass.seed"
+{ u8 0; frame 2 2 0 alice@localhost '<1896.697170952@dbc.mtview.ca.us>' \
+	c4c9334bac560ecc979e58001b3e22fb; } > "$A/apop.seed"
+{ u8 0; frame 3 3 0; frame 1 4 0 bob@example.test pw; frame 3 5 0; } > "$A/stream.seed"
+{ u8 1; frame 4 1 0 alice@localhost; frame 4 2 1 ''; frame 4 3 2 ''; } > "$A/result.seed"
+{ u8 1; frame 5 0 0 'alice@localhost
+bob@example.test
+' 'postmaster: alice@localhost
+' /etc/facteur/aliases; } > "$A/directory.seed"
+
 failed=0
 for t in fuzz_smtp_server fuzz_smtp_addr fuzz_pop3_server fuzz_pop3_body fuzz_base64 \
-	 fuzz_sasl fuzz_conf fuzz_passwd fuzz_probe_reply fuzz_smtp_client fuzz_envelope fuzz_aliases fuzz_dns; do
+	 fuzz_sasl fuzz_conf fuzz_passwd fuzz_probe_reply fuzz_smtp_client fuzz_envelope fuzz_aliases fuzz_dns \
+	 fuzz_authmsg; do
 	mkdir -p "$B/corpus-$t"
 	dict=""
 	case $t in

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <grp.h>
-#include <pwd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +17,7 @@
 #include "auth/passwd.h"
 #include "auth/verify.h"
 #include "cli/common.h"
+#include "daemon/privsep.h"
 #include "daemon/server.h"
 #include "lib/log.h"
 #include "lib/secure.h"
@@ -138,33 +137,6 @@ static int prepare_tls(struct conf *c)
 	return 0;
 }
 
-/* Started as root to bind 25/110: once the ports are bound, run as the
- * configured account so a bug in a parser cannot act as root. */
-static int drop_privileges(const struct conf *c)
-{
-	if (!c->user || !*c->user)
-		return 0;
-	if (getuid() != 0 && geteuid() != 0) {
-		log_warn("server user=%s ignored: not started as root", c->user);
-		return 0;
-	}
-	struct passwd *pw = getpwnam(c->user);
-	if (!pw) {
-		log_error("server: no such user '%s'", c->user);
-		return -1;
-	}
-	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
-		log_error("server: cannot become %s: %s", c->user, strerror(errno));
-		return -1;
-	}
-	if (setuid(0) == 0) {
-		log_error("server: could regain root after dropping privileges");
-		return -1;
-	}
-	log_info("server running as user=%s uid=%u", c->user, (unsigned)pw->pw_uid);
-	return 0;
-}
-
 /* Each session takes a socket, a POP3 session also its maildrop's lock
  * file, each outbound session a socket: the default soft limit (often
  * 1024) would cap
@@ -229,8 +201,10 @@ int cmd_serve(int argc, char **argv)
 		return 1;
 	log_set_level((enum log_level)c.log_level);
 	char mail[4096];
+	char queue[4096];
 	if (mkdir_p(c.data_dir) < 0 || cli_data_path(&c, "mail", mail, sizeof mail) < 0 ||
-	    mkdir_p(mail) < 0) {
+	    mkdir_p(mail) < 0 || cli_data_path(&c, "queue", queue, sizeof queue) < 0 ||
+	    mkdir_p(queue) < 0) {
 		fprintf(stderr, "facteur: cannot create %s: %s\n", c.data_dir, strerror(errno));
 		conf_free(&c);
 		return 1;
@@ -247,14 +221,23 @@ int cmd_serve(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(&c);
 
-	struct event_base *base = event_base_new();
-	if (!base) {
+	/* Before any event base exists (the child must not share its
+	 * epoll set) and before anything listens. */
+	int auth_fd = -1;
+	pid_t auth_pid = privsep_start_auth(&c, &auth_fd);
+	if (auth_pid < 0) {
 		conf_free(&c);
 		return 1;
 	}
+	/* Confined before the first thread starts: Landlock holds only for
+	 * the threads a confined thread creates. Still root if started so,
+	 * to bind the ports; the user changes after. */
+	struct event_base *base = NULL;
 	struct server srv;
+	memset(&srv, 0, sizeof srv);
 	int rc = 0;
-	if (server_start(&srv, &c, base) < 0 || drop_privileges(&c) < 0) {
+	if (privsep_confine_network(&c) < 0 || !(base = event_base_new()) ||
+	    server_start(&srv, &c, base, auth_fd) < 0 || privsep_drop_privileges(&c) < 0) {
 		rc = 1;
 	} else {
 		log_info("server started version=%s data=%s hostname=%s", FACTEUR_VERSION,
@@ -274,9 +257,15 @@ int cmd_serve(int argc, char **argv)
 		event_free(sigint);
 		event_free(sighup);
 		log_info("server stopped messages=%llu", (unsigned long long)srv.messages_stored);
+		rc = srv.exit_status;
 	}
-	server_free(&srv);
-	event_base_free(base);
+	if (base) {
+		server_free(&srv); /* closes the auth socket: the auth process ends */
+		event_base_free(base);
+	} else {
+		close(auth_fd);
+	}
+	privsep_reap_auth(auth_pid);
 	conf_free(&c);
 	return rc;
 }

@@ -440,16 +440,15 @@ static int load_err(const char *path, char *err, size_t errlen, const char *msg)
 	return -1;
 }
 
-int aliases_load(const char *path, struct aliases **out, char *err, size_t errlen)
+int aliases_read(const char *path, struct buf *text, char *err, size_t errlen)
 {
 	char ebuf[128];
-	*out = NULL;
 	int fd;
 	do
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0 && errno == ENOENT)
-		return aliases_parse(path, "", 0, out, err, errlen);
+		return 0;
 	if (fd < 0)
 		return load_err(path, err, errlen, strerror_r(errno, ebuf, sizeof ebuf));
 	struct buf b;
@@ -472,8 +471,25 @@ int aliases_load(const char *path, struct aliases **out, char *err, size_t errle
 		b.len += (size_t)r;
 	}
 	close(fd);
+	if (rc < 0) {
+		buf_release(&b);
+		return rc;
+	}
+	buf_release(text);
+	*text = b;
+	text->max = 0;
+	return 0;
+}
+
+int aliases_load(const char *path, struct aliases **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	struct buf b;
+	buf_init(&b, 0);
+	int rc = aliases_read(path, &b, err, errlen);
 	if (rc == 0)
-		rc = aliases_parse(path, (const char *)b.data, b.len, out, err, errlen);
+		rc = aliases_parse(path, b.len ? (const char *)b.data : "", b.len, out, err,
+				   errlen);
 	buf_release(&b);
 	return rc;
 }

@@ -14,11 +14,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lib/buf.h"
+
 struct aliases;
 
 /* Pure parse; *out is an empty table when text is empty. */
 int aliases_parse(const char *name, const char *text, size_t len,
 		  struct aliases **out, char *err, size_t errlen);
+/* Reads path whole into text (replacing its content); a missing file is
+ * empty text. */
+int aliases_read(const char *path, struct buf *text, char *err, size_t errlen);
 /* Reads and parses path; a missing file is an empty table. */
 int aliases_load(const char *path, struct aliases **out, char *err, size_t errlen);
 void aliases_free(struct aliases **ap);

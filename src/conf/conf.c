@@ -104,6 +104,7 @@ static const struct conf_key keys[] = {
 	UINT_KEY(max_connections_per_ip, 1, 1000000),
 	{ "apop", CT_BOOL, offsetof(struct conf, apop), 0, 0 },
 	{ "vrfy", CT_BOOL, offsetof(struct conf, vrfy), 0, 0 },
+	{ "sandbox", CT_BOOL, offsetof(struct conf, sandbox), 0, 0 },
 	{ "auth_fail_delay", CT_MILLIS, offsetof(struct conf, auth_fail_delay_ms), 0, 60000 },
 	UINT_KEY(workers, 1, 256),
 	{ "user", CT_USER, 0, 0, 0 },
@@ -892,6 +893,7 @@ int conf_defaults(struct conf *c)
 	c->max_connections_per_ip = 500;
 	c->apop = true;
 	c->vrfy = false;
+	c->sandbox = true;
 	c->auth_fail_delay_ms = 1000;
 	c->workers = 4;
 	c->log_level = LOG_INFO;

@@ -95,6 +95,9 @@ struct conf {
 	                              * bit (1 << enum listener_proto); none */
 	char *user;                  /* user: started as root, run as this account once the
 	                              * ports are bound; "" (default): stay as started */
+	bool sandbox;                /* sandbox = yes|no: confine the network process to the
+	                              * mail and queue directories with Landlock when the
+	                              * kernel has it (a warning when not); yes */
 	char *tls_cert;              /* tls_cert: PEM chain; default <data_dir>/tls/cert.pem */
 	char *tls_key;               /* tls_key: PEM key; default <data_dir>/tls/key.pem. When
 	                              * neither file exists at start, a self-signed pair for

@@ -9,6 +9,7 @@
 #include "auth/account.h"
 #include "auth/passwd.h"
 #include "conf/aliases.h"
+#include "lib/buf.h"
 #include "lib/log.h"
 
 struct file_stamp {
@@ -21,6 +22,8 @@ struct file_stamp {
 
 struct accounts {
 	const struct conf *conf;
+	bool from_files;          /* reads the files (auth process); else fed
+				     accounts_set_directory (network process) */
 	char passwd_path[4096];
 	char apop_path[4096];
 	struct passwd_db users;
@@ -28,6 +31,7 @@ struct accounts {
 	struct file_stamp users_stamp, apop_stamp;
 	char aliases_path[4096];
 	struct aliases *aliases;
+	struct buf aliases_text;  /* as read, to publish (from_files only) */
 	struct file_stamp aliases_stamp;
 	time_t last_check;
 };
@@ -54,48 +58,59 @@ static bool stamp_same(const struct file_stamp *a, const struct file_stamp *b)
 	       a->mtime.tv_nsec == b->mtime.tv_nsec;
 }
 
-static void reload(const char *path, struct passwd_db *db, struct file_stamp *stamp)
+/* Returns true when the file changed and was loaded. */
+static bool reload(const char *path, struct passwd_db *db, struct file_stamp *stamp)
 {
 	struct file_stamp now = stamp_of(path);
 	if (stamp_same(&now, stamp))
-		return;
+		return false;
 	struct passwd_db fresh = { 0 };
 	char err[512];
 	if (passwd_load(path, &fresh, err, sizeof err) < 0) {
 		log_error("accounts reload-failed error=\"%s\"", err);
-		return; /* keep serving with what we had */
+		return false; /* keep serving with what we had */
 	}
 	passwd_free(db);
 	*db = fresh;
 	*stamp = now;
 	log_info("accounts loaded file=%s entries=%zu", path, db->n);
+	return true;
 }
 
-static void reload_aliases(struct accounts *a)
+static bool reload_aliases(struct accounts *a)
 {
 	struct file_stamp now = stamp_of(a->aliases_path);
 	if (a->aliases && stamp_same(&now, &a->aliases_stamp))
-		return;
+		return false;
 	struct aliases *fresh = NULL;
+	struct buf text;
+	buf_init(&text, 0);
 	char err[512];
-	if (aliases_load(a->aliases_path, &fresh, err, sizeof err) < 0) {
+	if (aliases_read(a->aliases_path, &text, err, sizeof err) < 0 ||
+	    aliases_parse(a->aliases_path, (const char *)text.data, text.len, &fresh, err,
+			  sizeof err) < 0) {
+		buf_release(&text);
 		log_error("aliases reload-failed error=\"%s\"", err);
-		return; /* keep serving with what we had */
+		return false; /* keep serving with what we had */
 	}
 	aliases_free(&a->aliases);
+	buf_release(&a->aliases_text);
 	a->aliases = fresh;
+	a->aliases_text = text;
 	a->aliases_stamp = now;
 	if (now.exists)
 		log_info("aliases loaded file=%s entries=%zu", a->aliases_path,
 			 aliases_count(fresh));
+	return true;
 }
 
-struct accounts *accounts_new(const struct conf *c)
+static struct accounts *accounts_alloc(const struct conf *c)
 {
 	struct accounts *a = calloc(1, sizeof *a);
 	if (!a)
 		return NULL;
 	a->conf = c;
+	buf_init(&a->aliases_text, 0);
 	if (snprintf(a->passwd_path, sizeof a->passwd_path, "%s/passwd", c->data_dir) >=
 		    (int)sizeof a->passwd_path ||
 	    snprintf(a->apop_path, sizeof a->apop_path, "%s/apop", c->data_dir) >=
@@ -110,9 +125,24 @@ struct accounts *accounts_new(const struct conf *c)
 		free(a);
 		return NULL;
 	}
-	reload(a->passwd_path, &a->users, &a->users_stamp);
-	reload(a->apop_path, &a->apop, &a->apop_stamp);
-	reload_aliases(a);
+	return a;
+}
+
+struct accounts *accounts_new(const struct conf *c)
+{
+	struct accounts *a = accounts_alloc(c);
+	if (!a)
+		return NULL;
+	a->from_files = true;
+	accounts_check(a);
+	return a;
+}
+
+struct accounts *accounts_new_directory(const struct conf *c)
+{
+	struct accounts *a = accounts_alloc(c);
+	if (a && aliases_parse("aliases", "", 0, &a->aliases, NULL, 0) < 0)
+		accounts_free(&a);
 	return a;
 }
 
@@ -124,18 +154,60 @@ void accounts_free(struct accounts **ap)
 	passwd_free(&a->users);
 	passwd_free(&a->apop);
 	aliases_free(&a->aliases);
+	buf_release(&a->aliases_text);
 	free(a);
 	*ap = NULL;
 }
 
-void accounts_refresh(struct accounts *a, time_t now)
+bool accounts_check(struct accounts *a)
+{
+	if (!a->from_files)
+		return false;
+	/* Evaluated one by one: each file reloads on its own change. */
+	bool changed = reload(a->passwd_path, &a->users, &a->users_stamp);
+	changed = reload(a->apop_path, &a->apop, &a->apop_stamp) || changed;
+	changed = reload_aliases(a) || changed;
+	return changed;
+}
+
+bool accounts_refresh(struct accounts *a, time_t now)
 {
 	if (now == a->last_check)
-		return;
+		return false;
 	a->last_check = now;
-	reload(a->passwd_path, &a->users, &a->users_stamp);
-	reload(a->apop_path, &a->apop, &a->apop_stamp);
-	reload_aliases(a);
+	return accounts_check(a);
+}
+
+bool accounts_directory(const struct accounts *a, struct buf *names, const char **aliases,
+			size_t *aliases_len, const char **aliases_name)
+{
+	for (size_t i = 0; i < a->users.n; i++)
+		if (!buf_append_str(names, a->users.entries[i].name) ||
+		    !buf_append_str(names, ":-\n"))
+			return false;
+	*aliases = a->aliases_text.len ? (const char *)a->aliases_text.data : "";
+	*aliases_len = a->aliases_text.len;
+	*aliases_name = a->aliases_path;
+	return true;
+}
+
+int accounts_set_directory(struct accounts *a, const char *names, size_t names_len,
+			   const char *aliases, size_t aliases_len, const char *aliases_name,
+			   char *err, size_t errlen)
+{
+	struct passwd_db users = { 0 };
+	struct aliases *al = NULL;
+	if (passwd_parse(names, names_len, &users, err, errlen) < 0)
+		return -1;
+	if (aliases_parse(aliases_name, aliases, aliases_len, &al, err, errlen) < 0) {
+		passwd_free(&users);
+		return -1;
+	}
+	passwd_free(&a->users);
+	aliases_free(&a->aliases);
+	a->users = users;
+	a->aliases = al;
+	return 0;
 }
 
 size_t accounts_count(const struct accounts *a)

@@ -1,10 +1,11 @@
 /* accounts: the daemon's view of the account files (passwd, apop,
- * aliases) and
- * where a recipient's mail goes.
+ * aliases) and where a recipient's mail goes.
  *
- * The files are re-read when they change (checked at most once a second),
- * so "facteur user add" takes effect on a running server. Lookups run on
- * the loop thread and only touch memory; the rare re-read is a small file. */
+ * Two kinds: the auth process's reads the files and re-reads them when
+ * they change, so "facteur user add" takes effect on a running server;
+ * the network process's holds only the directory the auth process
+ * publishes (account names and the aliases text, never a hash or a
+ * secret). Lookups only touch memory; the rare re-read is a small file. */
 #ifndef FACTEUR_DAEMON_ACCOUNTS_H
 #define FACTEUR_DAEMON_ACCOUNTS_H
 
@@ -14,14 +15,31 @@
 
 #include "conf/aliases.h"
 #include "conf/conf.h"
+#include "lib/buf.h"
 
 struct accounts;
 
+/* Reads the account files (auth process). */
 struct accounts *accounts_new(const struct conf *c);
+/* Empty until accounts_set_directory (network process). */
+struct accounts *accounts_new_directory(const struct conf *c);
 void accounts_free(struct accounts **ap);
-/* Re-reads the files if they changed since the last look and at least a
- * second has passed (now = time(NULL)). Keeps the old data on error. */
-void accounts_refresh(struct accounts *a, time_t now);
+/* Re-reads the files that changed; true if any did. Keeps the old data of
+ * a file that cannot be read or parsed. False for a directory view. */
+bool accounts_check(struct accounts *a);
+/* accounts_check at most once a second (now = time(NULL)). */
+bool accounts_refresh(struct accounts *a, time_t now);
+
+/* What the auth process publishes: appends "name:-" lines (passwd syntax
+ * without the hashes) to names, and points at the aliases text as read
+ * and the file's name (for error messages). False when out of memory. */
+bool accounts_directory(const struct accounts *a, struct buf *names, const char **aliases,
+			size_t *aliases_len, const char **aliases_name);
+/* Replaces a directory view's content with what accounts_directory gave;
+ * -1 (err filled, old content kept) if either part does not parse. */
+int accounts_set_directory(struct accounts *a, const char *names, size_t names_len,
+			   const char *aliases, size_t aliases_len, const char *aliases_name,
+			   char *err, size_t errlen);
 size_t accounts_count(const struct accounts *a);
 
 enum route_result {

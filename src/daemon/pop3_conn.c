@@ -12,8 +12,8 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "auth/verify.h"
 #include "daemon/accounts.h"
+#include "daemon/auth_client.h"
 #include "daemon/conn.h"
 #include "lib/buf.h"
 #include "lib/escape.h"
@@ -47,14 +47,11 @@ static void pop3_process(struct conn *c);
 
 /* ---- authentication ---- */
 
+/* After the auth process said yes: open the maildrop on a worker. */
 struct auth_job {
 	struct worker_job job;
 	struct conn *c;
-	char *name, *hash, *secret, *maildir;
-	char *pass;               /* wiped */
-	char digest[33];
-	char timestamp[160];
-	bool apop;
+	char *name, *maildir;
 	int result;               /* enum pop3_auth_result */
 	int lock_fd;
 	struct maildir_msg *msgs;
@@ -66,15 +63,6 @@ static void auth_run(struct worker_job *job)
 {
 	struct auth_job *j = (struct auth_job *)job;
 	j->lock_fd = -1;
-	bool ok;
-	if (j->apop)
-		ok = verify_apop(j->timestamp, j->secret, j->digest);
-	else
-		ok = verify_password(j->hash, j->pass ? j->pass : "");
-	if (!ok || !j->name) {
-		j->result = POP3_AUTH_BAD;
-		return;
-	}
 	if (maildir_ensure(j->maildir, j->err, sizeof j->err) < 0) {
 		j->result = POP3_AUTH_TEMPFAIL;
 		return;
@@ -99,16 +87,7 @@ static void auth_run(struct worker_job *job)
 
 static void auth_job_free(struct auth_job *j)
 {
-	if (j->pass) {
-		secure_wipe(j->pass, strlen(j->pass));
-		free(j->pass);
-	}
-	if (j->secret) {
-		secure_wipe(j->secret, strlen(j->secret));
-		free(j->secret);
-	}
 	free(j->name);
-	free(j->hash);
 	free(j->maildir);
 	if (j->lock_fd >= 0)
 		maildir_unlock(j->lock_fd);
@@ -188,33 +167,56 @@ static void auth_done(struct worker_job *job)
 	pop3_process(c);
 }
 
-static void start_auth(struct conn *c, const struct pop3_out *out)
+static void auth_answered(void *arg, int status, const char *name)
 {
+	struct conn *c = arg;
+	if (!conn_job_finished(c))
+		return;
 	struct pop3_conn *pc = c->proto;
-	struct auth_job *j = calloc(1, sizeof *j);
-	if (!j) {
+	if (status == AUTHMSG_BAD) {
+		/* RFC 1939 13: no hint whether the user exists. */
+		conn_login_failed(c, answer_login_failed);
+		return;
+	}
+	struct auth_job *j = status == AUTHMSG_OK ? calloc(1, sizeof *j) : NULL;
+	char path[4096];
+	if (!j || accounts_maildir(c->srv->accounts, name, path, sizeof path) < 0 ||
+	    !(j->name = strdup(name)) || !(j->maildir = strdup(path))) {
+		if (j) {
+			j->lock_fd = -1;
+			auth_job_free(j);
+		}
 		give_auth_result(c, POP3_AUTH_TEMPFAIL);
+		pop3_process(c);
 		return;
 	}
 	j->c = c;
 	j->lock_fd = -1;
-	struct accounts *a = c->srv->accounts;
-	accounts_refresh(a, time(NULL));
-	accounts_login(a, out->user ? out->user : "", &j->name, &j->hash, &j->secret,
-		       &j->maildir);
-	if (out->apop_digest) {
-		j->apop = true;
-		snprintf(j->digest, sizeof j->digest, "%s", out->apop_digest);
-		snprintf(j->timestamp, sizeof j->timestamp, "%s",
-			 out->apop_timestamp ? out->apop_timestamp : "");
-	} else {
-		j->pass = strdup(out->pass ? out->pass : "");
-	}
 	j->job.run = auth_run;
 	j->job.done = auth_done;
 	pc->waiting = true;
 	conn_job_started(c);
 	worker_pool_submit(c->srv->pool, &j->job);
+}
+
+/* The secret goes to the auth process, which alone holds the hashes and
+ * APOP secrets. */
+static void start_auth(struct conn *c, const struct pop3_out *out)
+{
+	struct pop3_conn *pc = c->proto;
+	const char *user = out->user ? out->user : "";
+	conn_job_started(c);
+	bool sent = out->apop_digest
+		? auth_client_apop(c->srv->auth, user,
+				   out->apop_timestamp ? out->apop_timestamp : "",
+				   out->apop_digest, auth_answered, c)
+		: auth_client_pass(c->srv->auth, user, out->pass ? out->pass : "", auth_answered, c);
+	if (!sent) {
+		conn_job_finished(c);
+		give_auth_result(c, POP3_AUTH_TEMPFAIL);
+		return;
+	}
+	pc->waiting = true;
 }
 
 /* ---- RETR / TOP ----

@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "daemon/accounts.h"
+#include "daemon/auth_client.h"
 #include "daemon/conn.h"
 #include "daemon/pop3_conn.h"
 #include "daemon/relay.h"
@@ -83,13 +85,38 @@ static void clean_all_tmp(const struct conf *c)
 		log_info("server cleaned-tmp files=%d", removed);
 }
 
-int server_start(struct server *srv, const struct conf *c, struct event_base *base)
+static void on_auth_lost(void *arg)
+{
+	struct server *srv = arg;
+	/* Without it no one can log in and account changes go unseen; a
+	 * supervisor (dist/facteur.service) starts both again. */
+	log_error("server stopping: the auth process is gone");
+	srv->exit_status = 1;
+	server_shutdown(srv);
+}
+
+static void refreshed(void *arg, int status, const char *name)
+{
+	(void)arg;
+	(void)status;
+	(void)name;
+}
+
+int server_start(struct server *srv, const struct conf *c, struct event_base *base,
+		 int auth_fd)
 {
 	memset(srv, 0, sizeof *srv);
 	srv->conf = c;
 	srv->base = base;
 	clean_all_tmp(c);
-	srv->accounts = accounts_new(c);
+	srv->accounts = accounts_new_directory(c);
+	if (!srv->accounts) {
+		close(auth_fd);
+		return -1;
+	}
+	srv->auth = auth_client_new(base, auth_fd, srv->accounts, on_auth_lost, srv);
+	if (!srv->auth)
+		return -1;
 	srv->pool = worker_pool_new(base, c->workers);
 	srv->throttle = throttle_new(c->auth_fail_delay_ms);
 	srv->listeners = calloc(c->nlisteners ? c->nlisteners : 1, sizeof(struct listener *));
@@ -190,6 +217,7 @@ void server_free(struct server *srv)
 	relay_free(&srv->relay);
 	if (srv->stop_timer)
 		event_free(srv->stop_timer);
+	auth_client_free(&srv->auth);
 	accounts_free(&srv->accounts);
 	throttle_free(&srv->throttle);
 	tls_ctx_free(&srv->tls);
@@ -204,5 +232,6 @@ void server_reload(struct server *srv)
 		else
 			log_info("server tls-reloaded");
 	}
-	accounts_refresh(srv->accounts, time(NULL));
+	if (srv->auth)
+		auth_client_refresh(srv->auth, refreshed, NULL);
 }

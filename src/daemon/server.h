@@ -20,12 +20,14 @@ struct tls_ctx;
 struct auth_throttle;
 struct listen_ctx;
 struct relay;
+struct auth_client;
 
 struct server {
 	const struct conf *conf;
 	struct event_base *base;
 	struct worker_pool *pool;
-	struct accounts *accounts;
+	struct accounts *accounts; /* the directory the auth process publishes */
+	struct auth_client *auth;   /* logins are checked by the auth process */
 	struct relay *relay;        /* the outbound queue; NULL if it could not start */
 	struct tls_ctx *tls;        /* NULL when TLS is not configured */
 	struct auth_throttle *throttle; /* failed logins per client address */
@@ -36,6 +38,7 @@ struct server {
 	size_t nconns;
 	struct ip_count *ip_counts; /* open sessions per client address */
 	bool stopping;
+	int exit_status;            /* 1 once the auth process was lost */
 	struct event *stop_timer;   /* grace period on shutdown */
 	uint32_t session_seq;
 	uint64_t messages_stored;
@@ -47,8 +50,10 @@ struct server {
 };
 
 /* Binds every configured listener and prints "<proto> <addr>:<port>" on
- * stdout for each. Returns -1 (logged) if any cannot be bound. */
-int server_start(struct server *srv, const struct conf *c, struct event_base *base);
+ * stdout for each. auth_fd is the auth process's socket (taken, closed by
+ * server_free). Returns -1 (logged) if any cannot be bound. */
+int server_start(struct server *srv, const struct conf *c, struct event_base *base,
+		 int auth_fd);
 /* Stops accepting, asks every session to finish (in-flight transactions
  * complete or get 421), and breaks the loop once all are gone. */
 void server_shutdown(struct server *srv);
@@ -57,7 +62,7 @@ void server_shutdown(struct server *srv);
 void server_maybe_stopped(struct server *srv);
 void server_free(struct server *srv);
 /* SIGHUP: reload the TLS certificate (sessions in progress keep theirs)
- * and re-read the account files. */
+ * and have the account files looked at. */
 void server_reload(struct server *srv);
 
 #endif

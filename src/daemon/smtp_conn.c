@@ -12,15 +12,14 @@
 
 #include <event2/event.h>
 
-#include "auth/verify.h"
 #include "daemon/accounts.h"
+#include "daemon/auth_client.h"
 #include "daemon/conn.h"
 #include "daemon/relay.h"
 #include "daemon/trace.h"
 #include "lib/buf.h"
 #include "lib/escape.h"
 #include "lib/log.h"
-#include "lib/secure.h"
 #include "net/worker.h"
 #include "proto/smtp_server.h"
 #include "queue/spool.h"
@@ -33,11 +32,13 @@
 struct smtp_conn {
 	struct smtp_server *core;
 	struct smtp_server_cfg cfg;
-	bool waiting;        /* a commit is on a worker thread */
+	bool waiting;        /* a commit, login or recipient check is pending */
 	bool in_data;        /* timeout currently set for DATA */
 	unsigned txn;        /* transactions committed, for ids */
 	bool replied;        /* a reply went out since the deadline was set */
 	size_t data_held;    /* this session's share of srv->data_memory */
+	char rcpt[512];      /* the recipient being checked */
+	bool rcpt_authenticated;
 };
 
 struct deliver_job {
@@ -235,7 +236,6 @@ static void start_commit(struct conn *c, struct smtp_commit *cm)
 	c->srv->data_memory += d->accounted;
 	cm->body = NULL;
 	buf_init(&d->head, 0);
-	accounts_refresh(c->srv->accounts, time(NULL));
 	bool planned = plan_delivery(c, cm, d);
 	if (d->queued) {
 		spool_new_id(d->id, sizeof d->id);
@@ -267,65 +267,84 @@ static void start_commit(struct conn *c, struct smtp_commit *cm)
 	worker_pool_submit(c->srv->pool, &d->job);
 }
 
-static void check_rcpt(struct conn *c, const char *data, size_t len, bool authenticated)
+static int rcpt_verdict(struct conn *c, const char *rcpt, bool authenticated)
+{
+	struct accounts *a = c->srv->accounts;
+	const struct conf *cf = c->srv->conf;
+	struct alias_targets t;
+	int result = SMTP_RCPT_TEMPFAIL;
+	switch (accounts_expand(a, rcpt, &t)) {
+	case ALIAS_OK:
+		/* Forwarding by alias is ours to do, whoever sends. */
+		result = t.nremote && !c->srv->relay ? SMTP_RCPT_RELAY_UNAVAILABLE : SMTP_RCPT_OK;
+		break;
+	case ALIAS_FOREIGN:
+		/* Never an open relay: only authenticated clients and
+		 * relay_networks may send to foreign domains. */
+		if (!authenticated && !cidr_match_text(cf->relay_nets, cf->nrelay_nets, c->peer))
+			result = SMTP_RCPT_RELAY_DENIED;
+		else
+			result = c->srv->relay ? SMTP_RCPT_OK : SMTP_RCPT_RELAY_UNAVAILABLE;
+		break;
+	case ALIAS_UNKNOWN:
+	case ALIAS_BAD:
+		result = SMTP_RCPT_UNKNOWN_USER;
+		break;
+	case ALIAS_LOOP:
+		result = SMTP_RCPT_LOOP;
+		break;
+	case ALIAS_NOMEM:
+		break;
+	}
+	alias_targets_free(&t);
+	return result;
+}
+
+static void give_rcpt_result(struct conn *c, int result)
 {
 	struct smtp_conn *sc = c->proto;
-	char rcpt[512];
-	int result = SMTP_RCPT_TEMPFAIL;
-	if (len < sizeof rcpt && !memchr(data, '\0', len)) {
-		memcpy(rcpt, data, len);
-		rcpt[len] = '\0';
-		struct accounts *a = c->srv->accounts;
-		const struct conf *cf = c->srv->conf;
-		accounts_refresh(a, time(NULL));
-		struct alias_targets t;
-		switch (accounts_expand(a, rcpt, &t)) {
-		case ALIAS_OK:
-			/* Forwarding by alias is ours to do, whoever sends. */
-			result = t.nremote && !c->srv->relay ? SMTP_RCPT_RELAY_UNAVAILABLE
-							     : SMTP_RCPT_OK;
-			break;
-		case ALIAS_FOREIGN:
-			/* Never an open relay: only authenticated clients and
-			 * relay_networks may send to foreign domains. */
-			if (!authenticated &&
-			    !cidr_match_text(cf->relay_nets, cf->nrelay_nets, c->peer))
-				result = SMTP_RCPT_RELAY_DENIED;
-			else
-				result = c->srv->relay ? SMTP_RCPT_OK : SMTP_RCPT_RELAY_UNAVAILABLE;
-			break;
-		case ALIAS_UNKNOWN:
-		case ALIAS_BAD:
-			result = SMTP_RCPT_UNKNOWN_USER;
-			break;
-		case ALIAS_LOOP:
-			result = SMTP_RCPT_LOOP;
-			break;
-		case ALIAS_NOMEM:
-			break;
-		}
-		alias_targets_free(&t);
-	}
 	struct smtp_in in = { .kind = SMTP_IN_RCPT_RESULT, .result = result };
 	smtp_server_input(sc->core, &in);
 }
 
-/* ---- AUTH ---- */
-
-struct auth_job {
-	struct worker_job job;
-	struct conn *c;
-	char *name, *hash, *secret, *maildir;
-	const char *password;    /* the core's copy, valid until AUTH_RESULT */
-	bool ok;
-};
-
-static void auth_run(struct worker_job *job)
+/* An unknown recipient may be an account added a moment ago: the auth
+ * process looks at the files once more before we say 550. */
+static void rcpt_refreshed(void *arg, int status, const char *name)
 {
-	struct auth_job *j = (struct auth_job *)job;
-	/* An unknown user costs the same crypt(3) work as a known one. */
-	j->ok = verify_password(j->hash, j->password) && j->name;
+	(void)status;
+	(void)name;
+	struct conn *c = arg;
+	if (!conn_job_finished(c))
+		return;
+	struct smtp_conn *sc = c->proto;
+	sc->waiting = false;
+	give_rcpt_result(c, rcpt_verdict(c, sc->rcpt, sc->rcpt_authenticated));
+	smtp_process(c);
 }
+
+static void check_rcpt(struct conn *c, const char *data, size_t len, bool authenticated)
+{
+	struct smtp_conn *sc = c->proto;
+	if (len >= sizeof sc->rcpt || memchr(data, '\0', len)) {
+		give_rcpt_result(c, SMTP_RCPT_TEMPFAIL);
+		return;
+	}
+	memcpy(sc->rcpt, data, len);
+	sc->rcpt[len] = '\0';
+	int result = rcpt_verdict(c, sc->rcpt, authenticated);
+	if (result == SMTP_RCPT_UNKNOWN_USER && !c->srv->stopping) {
+		sc->rcpt_authenticated = authenticated;
+		conn_job_started(c);
+		if (auth_client_refresh(c->srv->auth, rcpt_refreshed, c)) {
+			sc->waiting = true;
+			return;
+		}
+		conn_job_finished(c);
+	}
+	give_rcpt_result(c, result);
+}
+
+/* ---- AUTH ---- */
 
 static void give_auth_result(struct conn *c, int result, const char *user)
 {
@@ -341,48 +360,36 @@ static void answer_auth_failed(struct conn *c)
 	smtp_process(c);
 }
 
-static void auth_done(struct worker_job *job)
+static void auth_answered(void *arg, int status, const char *name)
 {
-	struct auth_job *j = (struct auth_job *)job;
-	struct conn *c = j->c;
-	if (conn_job_finished(c)) {
-		if (j->ok) {
-			conn_login_succeeded(c);
-			give_auth_result(c, SMTP_AUTH_OK, j->name);
-			smtp_process(c);
-		} else {
-			conn_login_failed(c, answer_auth_failed);
-		}
+	struct conn *c = arg;
+	if (!conn_job_finished(c))
+		return;
+	if (status == AUTHMSG_OK) {
+		conn_login_succeeded(c);
+		give_auth_result(c, SMTP_AUTH_OK, name);
+		smtp_process(c);
+	} else if (status == AUTHMSG_BAD) {
+		conn_login_failed(c, answer_auth_failed);
+	} else {
+		give_auth_result(c, SMTP_AUTH_TEMPFAIL, NULL);
+		smtp_process(c);
 	}
-	free(j->name);
-	free(j->hash);
-	if (j->secret) {
-		secure_wipe(j->secret, strlen(j->secret));
-		free(j->secret);
-	}
-	free(j->maildir);
-	free(j);
 }
 
+/* The password goes to the auth process, which alone holds the hashes;
+ * the core keeps its copy (and wipes it) until AUTH_RESULT. */
 static void start_auth(struct conn *c, const struct smtp_auth_creds *cr)
 {
 	struct smtp_conn *sc = c->proto;
-	struct auth_job *j = calloc(1, sizeof *j);
-	if (!j) {
+	conn_job_started(c);
+	if (!auth_client_pass(c->srv->auth, cr->authcid, cr->password, auth_answered, c)) {
+		conn_job_finished(c);
 		struct smtp_in in = { .kind = SMTP_IN_AUTH_RESULT, .result = SMTP_AUTH_TEMPFAIL };
 		smtp_server_input(sc->core, &in);
 		return;
 	}
-	j->c = c;
-	j->password = cr->password;
-	struct accounts *a = c->srv->accounts;
-	accounts_refresh(a, time(NULL));
-	accounts_login(a, cr->authcid, &j->name, &j->hash, &j->secret, &j->maildir);
-	j->job.run = auth_run;
-	j->job.done = auth_done;
 	sc->waiting = true;
-	conn_job_started(c);
-	worker_pool_submit(c->srv->pool, &j->job);
 }
 
 static void smtp_on_tls_ready(struct conn *c, bool ok)

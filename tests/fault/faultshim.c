@@ -22,6 +22,13 @@
  * appends a line "<call> <ERRNO> fd=<n>" to the file named by FAULT_LOG,
  * so a test can tell that its fault really fired.
  *
+ * Probes, for the sandbox tests: at the first accept (the server is then
+ * serving, confined), FAULT_PROBE_OPEN=PATH[:PATH...] tries to open each
+ * path read-only and FAULT_PROBE_CREATE=PATH[:PATH...] tries to create
+ * each file (removed again); each attempt writes "probe-open PATH OK" or
+ * "probe-create PATH EACCES" (the errno) to standard error, which the
+ * tests read in the server's log.
+ *
  * Calls of the shim's own bookkeeping go through syscall(2) or are not
  * intercepted, so the shim never recurses into itself; a mutex makes it
  * safe on the daemon's worker threads. */
@@ -384,8 +391,44 @@ int linkat(int fromfd, const char *from, int tofd, const char *to, int flags)
 	return real_linkat(fromfd, from, tofd, to, flags);
 }
 
+static void probe_paths(const char *what, const char *list, int flags)
+{
+	char paths[4096];
+	if (!list || snprintf(paths, sizeof paths, "%s", list) >= (int)sizeof paths)
+		return;
+	char *save = NULL;
+	for (char *path = strtok_r(paths, ":", &save); path; path = strtok_r(NULL, ":", &save)) {
+		long fd = syscall(SYS_openat, AT_FDCWD, path, flags, 0600);
+		int err = fd < 0 ? errno : 0;
+		if (fd >= 0) {
+			syscall(SYS_close, (int)fd);
+			if (flags & O_CREAT)
+				syscall(SYS_unlinkat, AT_FDCWD, path, 0);
+		}
+		char line[4200];
+		int n = snprintf(line, sizeof line, "probe-%s %s %s\n", what, path,
+				 err ? errno_name(err) : "OK");
+		if (n > 0 && (size_t)n < sizeof line) {
+			long w = syscall(SYS_write, 2, line, (size_t)n);
+			(void)w;
+		}
+	}
+}
+
+static void probe(void)
+{
+	int saved = errno;
+	probe_paths("open", getenv("FAULT_PROBE_OPEN"), O_RDONLY | O_CLOEXEC);
+	probe_paths("create", getenv("FAULT_PROBE_CREATE"),
+		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC);
+	errno = saved;
+}
+
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+
 int accept(int fd, __SOCKADDR_ARG addr, socklen_t *__restrict len)
 {
+	pthread_once(&probe_once, probe);
 	int e = should_fail(OP_ACCEPT, "accept", fd);
 	if (e) {
 		errno = e;
@@ -396,6 +439,7 @@ int accept(int fd, __SOCKADDR_ARG addr, socklen_t *__restrict len)
 
 int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *__restrict len, int flags)
 {
+	pthread_once(&probe_once, probe);
 	int e = should_fail(OP_ACCEPT, "accept4", fd);
 	if (e) {
 		errno = e;

@@ -82,11 +82,16 @@ def shim_env(control, log):
 def make_server(tmp_path, account_template, sanitized):
     servers = []
 
-    def make(start=True, shim=False, **conf):
+    def make(start=True, shim=False, env=None, **conf):
         root = tmp_path / f"srv{len(servers)}"
-        env = {}
+        extra_env, env = env or {}, {}
         if shim:
             env = shim_env(root / "fault.control", root / "fault.log")
+            # The shim re-reads its control file and appends to its log
+            # from inside the network process, outside the mail root that
+            # the sandbox confines it to.
+            conf.setdefault("sandbox", "no")
+        env.update(extra_env)
         srv = Server(root, conf, env)
         shutil.copy2(account_template / "passwd", srv.data_dir / "passwd")
         if shim:

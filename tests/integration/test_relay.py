@@ -189,8 +189,10 @@ def test_temporary_failure_is_retried_until_delivered(make_server):
     submit(a, [CAROL])
     wait_for(lambda: "relay deferred" in a.log(), what="a deferral")
     assert queue_ids(a), "the message must stay queued"
-    show = a.cli("queue", "show", queue_ids(a)[0]).stdout.decode()
-    assert "pending" in show and "connect failed" in show, show
+    # The log line comes first; the envelope's new state is written next.
+    show = lambda: a.cli("queue", "show", queue_ids(a)[0]).stdout.decode()
+    wait_for(lambda: "connect failed" in show(), what="the deferral recorded")
+    assert "pending" in show(), show()
     # B comes up on the routed port: the next retry delivers.
     b.smtp_port = port
     b.pop3_port = free_port()

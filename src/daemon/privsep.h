@@ -1,0 +1,38 @@
+/* privsep: the process layout that keeps a parser bug away from the
+ * secrets (doc/design.md, "Processes"; SECURITY.md).
+ *
+ *   facteur serve (network process: listeners, SMTP/POP3/TLS, relay)
+ *     `-- facteur-auth (account files, crypt(3); no network input but
+ *         the typed requests of auth/authmsg.h)
+ *
+ * Started as root, both become the configured user once the ports are
+ * bound. The auth process is not dumpable (no ptrace, no core with the
+ * hashes) and may only read the data directory; the network process may
+ * only touch the mail and queue directories (Landlock, when the kernel
+ * has it): neither the account files nor anything outside the mail root
+ * is within its reach, whatever a bug in it does. */
+#ifndef FACTEUR_DAEMON_PRIVSEP_H
+#define FACTEUR_DAEMON_PRIVSEP_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "conf/conf.h"
+
+/* Forks the auth process; returns its pid and puts the network side of
+ * the socket into *fd, or -1 (logged). The child never returns. */
+pid_t privsep_start_auth(const struct conf *c, int *fd);
+/* After the socket is closed: waits for the auth process (killing it
+ * after a few seconds) and logs how it ended. */
+void privsep_reap_auth(pid_t pid);
+/* Started as root: become the configured user (and make sure root cannot
+ * be regained). 0 when done or not asked for, -1 (logged) on failure. */
+int privsep_drop_privileges(const struct conf *c);
+/* Confines the network process (sandbox = yes) to the mail and queue
+ * directories (which must exist), the certificate's directories and a few
+ * public system files. Landlock confines the calling thread and what it
+ * starts later: call it before any thread. -1 (logged) only on a real
+ * failure; a kernel without Landlock gets a warning. */
+int privsep_confine_network(const struct conf *c);
+
+#endif

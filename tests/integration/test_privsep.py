@@ -1,0 +1,154 @@
+"""Two processes: the network process (sessions, parsers, TLS, relay) and
+the auth process, which alone reads the account files and runs crypt(3)
+(doc/design.md, "Processes"). Checked from outside, as an administrator
+would: the process tree, what the network process's memory holds, and
+what happens when either process dies."""
+
+import hashlib
+import os
+import re
+import signal
+import smtplib
+import time
+
+import pytest
+
+from harness import ACCOUNTS, APOP_SECRETS, HOST
+
+
+def auth_pid(srv):
+    m = re.search(r"server auth-process pid=(\d+)", srv.log())
+    assert m, srv.log_tail()
+    return int(m.group(1))
+
+
+def proc_status(pid):
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for ln in f:
+            k, _, v = ln.partition(":")
+            fields[k] = v.strip()
+    return fields
+
+
+def gone(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1].startswith("Z")
+    except FileNotFoundError:
+        return True
+
+
+def memory_holds(pid, needles):
+    """{needle: found} over every readable mapping of pid (read through
+    /proc/PID/mem: allowed to the parent, or to root)."""
+    found = {n: False for n in needles}
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for ln in maps:
+            parts = ln.split()
+            lo, hi = (int(x, 16) for x in parts[0].split("-"))
+            path = parts[5] if len(parts) > 5 else ""
+            # Sanitizer shadow and reserved ranges are huge and empty.
+            if "r" not in parts[1] or hi - lo > 256 << 20 or path.startswith("[v"):
+                continue
+            try:
+                mem.seek(lo)
+                chunk = mem.read(hi - lo)
+            except OSError:
+                continue
+            for n in needles:
+                found[n] = found[n] or n in chunk
+    return found
+
+
+def test_the_auth_process_is_a_separate_undumpable_child(server):
+    pid = auth_pid(server)
+    st = proc_status(pid)
+    assert int(st["PPid"]) == server.pid
+    with open(f"/proc/{pid}/comm") as f:
+        assert f.read().strip() == "facteur-auth"
+    with open(f"/proc/{server.pid}/comm") as f:
+        assert f.read().strip() != "facteur-auth"
+    # Not dumpable: /proc/PID files of a non-dumpable process belong to root.
+    assert os.stat(f"/proc/{pid}/environ").st_uid == 0
+    if "auth sandbox landlock-abi=" in server.log():
+        assert st["NoNewPrivs"] == "1"
+        assert proc_status(server.pid)["NoNewPrivs"] == "1"
+
+
+def test_logins_work_and_the_hashes_stay_in_the_auth_process(server):
+    alice, bob = "alice@localhost", "bob@localhost"
+    # Every way in: POP3 USER/PASS and APOP, SMTP AUTH.
+    c = server.pop3_login(bob)
+    c.quit()
+    c = server.pop3()
+    stamp = re.search(r"<[^>]*>", c.greeting).group(0)
+    digest = hashlib.md5((stamp + APOP_SECRETS[alice]).encode()).hexdigest()
+    c.ok(f"APOP {alice} {digest}")
+    c.quit()
+    s = smtplib.SMTP(HOST, server.smtp_port, timeout=10)
+    s.ehlo()
+    s.login(bob, ACCOUNTS[bob])
+    s.quit()
+    with pytest.raises(smtplib.SMTPAuthenticationError):
+        s = smtplib.SMTP(HOST, server.smtp_port, timeout=10)
+        s.ehlo()
+        s.login(bob, "wrong")
+    hashes = [ln.split(":", 1)[1].encode()
+              for ln in (server.data_dir / "passwd").read_text().splitlines() if ":" in ln]
+    assert len(hashes) == len(ACCOUNTS)
+    # APOP was used with a digest only: the secret never crossed the wire.
+    secret = APOP_SECRETS[alice].encode()
+    found = memory_holds(server.pid, hashes + [secret, alice.encode()])
+    assert found[alice.encode()], "the scan must see what the process does hold"
+    assert not any(found[h] for h in hashes), "a password hash in the network process"
+    assert not found[secret], "the APOP secret in the network process"
+    if os.geteuid() == 0:  # root may read the undumpable auth process
+        held = memory_holds(auth_pid(server), hashes[:1])
+        assert held[hashes[0]], "the scan must find the hash where it is"
+
+
+def test_killing_the_auth_process_stops_the_server_cleanly(server):
+    pid = auth_pid(server)
+    os.kill(pid, signal.SIGKILL)
+    rc = server.proc.wait(15)
+    server.proc = None
+    assert rc == 1
+    log = server.log()
+    assert "auth process-lost" in log and "server stopped" in log
+    assert "killed signal=9" in log
+
+
+def test_killing_the_server_ends_the_auth_process(server):
+    pid = auth_pid(server)
+    os.kill(server.pid, signal.SIGKILL)
+    server.proc.wait(10)
+    server.proc = None
+    deadline = time.monotonic() + 10
+    while not gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert gone(pid)
+    # Nothing holds the ports: a new server starts on them.
+    server.start(keep_ports=True)
+    server.deliver("bob@localhost", b"Subject: again\r\n\r\nafter a kill\r\n")
+
+
+def test_accounts_added_and_removed_while_running(server):
+    server.add_user("newbie@localhost", "n3wbie-pass")
+    # At once: an unknown recipient makes the auth process look again.
+    server.deliver("newbie@localhost", b"Subject: hi\r\n\r\nwelcome\r\n")
+    c = server.pop3_login("newbie@localhost", "n3wbie-pass")
+    assert c.stat()[0] == 1
+    c.quit()
+    r = server.cli("user", "del", "newbie@localhost")
+    assert r.returncode == 0, r.stderr
+    deadline = time.monotonic() + 5
+    while True:
+        with server.smtp() as c:
+            c.ehlo()
+            c.cmd("MAIL FROM:<x@example.org>", 250)
+            code = c.cmd("RCPT TO:<newbie@localhost>").code
+        if code == 550 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert code == 550
