@@ -264,6 +264,10 @@ int cmd_queue(int argc, char **argv)
 	struct conf c;
 	if (cli_load_conf(path, &c) < 0)
 		return 1;
+	if (cli_become_data_owner(&c) < 0) {
+		conf_free(&c);
+		return 1;
+	}
 	char dir[4096];
 	int rc;
 	if (cli_data_path(&c, "queue", dir, sizeof dir) < 0) {

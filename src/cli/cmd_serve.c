@@ -137,6 +137,34 @@ static int prepare_tls(struct conf *c)
 	return 0;
 }
 
+/* Started as root with a data directory that belongs to the mail user:
+ * what serve created in it (mail/, queue/, a self-signed pair in tls/)
+ * must be that user's too, or the server could not write its mail or
+ * reload its certificate once it has become that user. */
+static void give_to_data_owner(const struct conf *c, const char *mail, const char *queue)
+{
+	struct stat st;
+	if (geteuid() != 0 || stat(c->data_dir, &st) < 0 || st.st_uid == 0)
+		return;
+	char tls[4096];
+	const char *paths[] = { mail, queue, NULL, NULL, NULL };
+	size_t n = 2;
+	if (cli_data_path(c, "tls", tls, sizeof tls) == 0) {
+		size_t len = strlen(tls);
+		/* Only the default place: a certificate elsewhere is the
+		 * administrator's to own. */
+		if (c->tls_cert && !strncmp(c->tls_cert, tls, len) && c->tls_cert[len] == '/') {
+			paths[n++] = tls;
+			paths[n++] = c->tls_cert;
+		}
+		if (c->tls_key && !strncmp(c->tls_key, tls, len) && c->tls_key[len] == '/')
+			paths[n++] = c->tls_key;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (chown(paths[i], st.st_uid, st.st_gid) < 0 && errno != ENOENT)
+			log_warn("server cannot chown %s: %s", paths[i], strerror(errno));
+}
+
 /* Each session takes a socket, a POP3 session also its maildrop's lock
  * file, each outbound session a socket: the default soft limit (often
  * 1024) would cap
@@ -218,14 +246,17 @@ int cmd_serve(int argc, char **argv)
 		conf_free(&c);
 		return 1;
 	}
+	give_to_data_owner(&c, mail, queue);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(&c);
 
 	/* Before any event base exists (the child must not share its
 	 * epoll set) and before anything listens. */
 	int auth_fd = -1;
-	pid_t auth_pid = privsep_start_auth(&c, &auth_fd);
-	if (auth_pid < 0) {
+	struct privsep_user user;
+	pid_t auth_pid = -1;
+	if (privsep_lookup_user(&c, &user) < 0 ||
+	    (auth_pid = privsep_start_auth(&c, &user, &auth_fd)) < 0) {
 		conf_free(&c);
 		return 1;
 	}
@@ -237,7 +268,7 @@ int cmd_serve(int argc, char **argv)
 	memset(&srv, 0, sizeof srv);
 	int rc = 0;
 	if (privsep_confine_network(&c) < 0 || !(base = event_base_new()) ||
-	    server_start(&srv, &c, base, auth_fd) < 0 || privsep_drop_privileges(&c) < 0) {
+	    server_start(&srv, &c, base, auth_fd) < 0 || privsep_become(&user, "server") < 0) {
 		rc = 1;
 	} else {
 		log_info("server started version=%s data=%s hostname=%s", FACTEUR_VERSION,

@@ -449,6 +449,10 @@ int cmd_user(int argc, char **argv)
 	struct conf c;
 	if (cli_load_conf(a.conf, &c) < 0)
 		return 1;
+	if (cli_become_data_owner(&c) < 0) {
+		conf_free(&c);
+		return 1;
+	}
 	char name[ACCOUNT_NAME_MAX];
 	if (a.action != UA_LIST && resolve_name(&c, a.name, name, sizeof name) < 0) {
 		conf_free(&c);

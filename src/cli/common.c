@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,6 +35,19 @@ int cli_load_conf(const char *path, struct conf *c)
 	if (conf_load(path, c, err, sizeof err) < 0) {
 		fprintf(stderr, "facteur: %s\n", err);
 		conf_free(c);
+		return -1;
+	}
+	return 0;
+}
+
+int cli_become_data_owner(const struct conf *c)
+{
+	struct stat st;
+	if (geteuid() != 0 || stat(c->data_dir, &st) < 0 || st.st_uid == 0)
+		return 0;
+	if (setgroups(0, NULL) < 0 || setgid(st.st_gid) < 0 || setuid(st.st_uid) < 0) {
+		fprintf(stderr, "facteur: cannot become the owner (uid %u) of %s: %s\n",
+			(unsigned)st.st_uid, c->data_dir, strerror(errno));
 		return -1;
 	}
 	return 0;

@@ -9,6 +9,11 @@
 /* Loads the configuration: path, or the quick-start defaults when NULL.
  * Prints "facteur: FILE:LINE: message" to stderr and returns -1 on error. */
 int cli_load_conf(const char *path, struct conf *c);
+/* Run as root on a data directory that belongs to another user (the
+ * server's "user"): becomes that user, so that files made by "facteur
+ * user" or "facteur queue" are the server's to read and write. 0 when
+ * done or not needed, -1 (message printed) on failure. */
+int cli_become_data_owner(const struct conf *c);
 /* Joins data_dir and a relative name into out. Returns -1 if too long. */
 int cli_data_path(const struct conf *c, const char *rel, char *out, size_t outsz);
 /* mkdir -p with mode 0700 for each created component; -1 with errno. */

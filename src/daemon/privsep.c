@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <libgen.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +32,9 @@
 /* How long a stopping server waits for the auth process to notice. */
 #define REAP_WAIT_MS 5000
 
-int privsep_drop_privileges(const struct conf *c)
+int privsep_lookup_user(const struct conf *c, struct privsep_user *u)
 {
+	memset(u, 0, sizeof *u);
 	if (!c->user || !*c->user)
 		return 0;
 	if (getuid() != 0 && geteuid() != 0) {
@@ -44,15 +46,26 @@ int privsep_drop_privileges(const struct conf *c)
 		log_error("server: no such user '%s'", c->user);
 		return -1;
 	}
-	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
-		log_error("server: cannot become %s: %s", c->user, strerror(errno));
+	u->wanted = true;
+	u->uid = pw->pw_uid;
+	u->gid = pw->pw_gid;
+	snprintf(u->name, sizeof u->name, "%s", c->user);
+	return 0;
+}
+
+int privsep_become(const struct privsep_user *u, const char *who)
+{
+	if (!u->wanted)
+		return 0;
+	if (setgroups(0, NULL) < 0 || setgid(u->gid) < 0 || setuid(u->uid) < 0) {
+		log_error("%s: cannot become %s: %s", who, u->name, strerror(errno));
 		return -1;
 	}
 	if (setuid(0) == 0) {
-		log_error("server: could regain root after dropping privileges");
+		log_error("%s: could regain root after dropping privileges", who);
 		return -1;
 	}
-	log_info("server running as user=%s uid=%u", c->user, (unsigned)pw->pw_uid);
+	log_info("%s running as user=%s uid=%u", who, u->name, (unsigned)u->uid);
 	return 0;
 }
 
@@ -95,7 +108,7 @@ static void preload(void)
 
 /* ---- the auth process ---- */
 
-static void auth_child(const struct conf *c, int fd)
+static void auth_child(const struct conf *c, const struct privsep_user *u, int fd)
 {
 	prctl(PR_SET_NAME, "facteur-auth", 0, 0, 0);
 	/* The network process stops it by closing the socket; a terminal's
@@ -104,7 +117,7 @@ static void auth_child(const struct conf *c, int fd)
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
-	if (privsep_drop_privileges(c) < 0)
+	if (privsep_become(u, "auth") < 0)
 		exit(1);
 	/* Neither ptrace (even from the network process, its parent and of
 	 * the same user) nor a core dump may read the hashes. */
@@ -128,7 +141,7 @@ static void auth_child(const struct conf *c, int fd)
 	exit(authd_main(c, fd));
 }
 
-pid_t privsep_start_auth(const struct conf *c, int *fd)
+pid_t privsep_start_auth(const struct conf *c, const struct privsep_user *u, int *fd)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -146,7 +159,7 @@ pid_t privsep_start_auth(const struct conf *c, int *fd)
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		auth_child(c, sv[1]);
+		auth_child(c, u, sv[1]);
 	}
 	close(sv[1]);
 	*fd = sv[0];

@@ -19,15 +19,29 @@
 
 #include "conf/conf.h"
 
-/* Forks the auth process; returns its pid and puts the network side of
- * the socket into *fd, or -1 (logged). The child never returns. */
-pid_t privsep_start_auth(const struct conf *c, int *fd);
+/* The configured user, looked up while /etc/passwd is still in reach. */
+struct privsep_user {
+	bool wanted;         /* started as root with a "user" to become */
+	uid_t uid;
+	gid_t gid;
+	char name[64];
+};
+
+/* Fills u; wanted stays false unless started as root with "user" set.
+ * -1 (logged) for an unknown user. */
+int privsep_lookup_user(const struct conf *c, struct privsep_user *u);
+/* Becomes u (no supplementary groups) and makes sure root cannot be
+ * regained; who names the process in the log. 0 when done or not
+ * wanted, -1 (logged) on failure. */
+int privsep_become(const struct privsep_user *u, const char *who);
+
+/* Forks the auth process, which becomes u; returns its pid and puts the
+ * network side of the socket into *fd, or -1 (logged). The child never
+ * returns. */
+pid_t privsep_start_auth(const struct conf *c, const struct privsep_user *u, int *fd);
 /* After the socket is closed: waits for the auth process (killing it
  * after a few seconds) and logs how it ended. */
 void privsep_reap_auth(pid_t pid);
-/* Started as root: become the configured user (and make sure root cannot
- * be regained). 0 when done or not asked for, -1 (logged) on failure. */
-int privsep_drop_privileges(const struct conf *c);
 /* Confines the network process (sandbox = yes) to the mail and queue
  * directories (which must exist), the certificate's directories and a few
  * public system files. Landlock confines the calling thread and what it

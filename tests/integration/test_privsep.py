@@ -152,3 +152,45 @@ def test_accounts_added_and_removed_while_running(server):
             break
         time.sleep(0.1)
     assert code == 550
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to change user")
+def test_started_as_root_both_processes_become_the_user(account_template):
+    """The deployment of dist/facteur.service: started as root with
+    user = nobody, both processes run as nobody and still deliver and
+    serve mail from a data directory that nobody owns."""
+    import pwd
+    import shutil
+    import tempfile
+    from harness import Server
+    nobody = pwd.getpwnam("nobody")
+    root = tempfile.mkdtemp(prefix="facteur-root-", dir="/tmp")
+    try:
+        os.chmod(root, 0o755)
+        srv = Server(root, {"user": "nobody"})
+        shutil.copy2(account_template / "passwd", srv.data_dir / "passwd")
+        for dirpath, _, files in os.walk(srv.data_dir):
+            os.chown(dirpath, nobody.pw_uid, nobody.pw_gid)
+            for f in files:
+                os.chown(os.path.join(dirpath, f), nobody.pw_uid, nobody.pw_gid)
+        srv.start()
+        try:
+            # The administrator, as root, adds an account: the files are
+            # the server's user's, not root's.
+            srv.add_user("root-made@localhost", "r00t-made")
+            for p in (srv.data_dir / "passwd", srv.data_dir / "mail" / "localhost" / "root-made"):
+                assert p.stat().st_uid == nobody.pw_uid, p
+            srv.deliver("root-made@localhost", b"Subject: new\r\n\r\nhello\r\n")
+            srv.deliver("bob@localhost", b"Subject: as nobody\r\n\r\nhello\r\n")
+            c = srv.pop3_login("bob@localhost")
+            assert c.stat()[0] == 1
+            c.quit()
+            for pid in (srv.pid, auth_pid(srv)):
+                st = proc_status(pid)
+                assert st["Uid"].split() == [str(nobody.pw_uid)] * 4, st["Uid"]
+                assert st["Gid"].split() == [str(nobody.pw_gid)] * 4, st["Gid"]
+                assert st["Groups"] == "", st["Groups"]
+        finally:
+            assert srv.stop() == 0, srv.log_tail()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
