@@ -7,25 +7,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/event.h>
-
 #include "daemon/accounts.h"
-#include "lib/buf.h"
+#include "daemon/ipc_client.h"
 #include "lib/log.h"
-#include "lib/secure.h"
 
 /* How long the start waits for the auth process's first directory: it
  * reads a few small files. */
 #define FIRST_DIRECTORY_MS 10000
-
-struct auth_req {
-	struct auth_req *next;
-	uint32_t id;
-	auth_client_cb cb;
-	void *arg;
-};
 
 struct waiter {
 	struct waiter *next;
@@ -33,12 +21,14 @@ struct waiter {
 	void *arg;
 };
 
+struct login {
+	auth_client_cb cb;
+	void *arg;
+};
+
 struct auth_client {
-	struct bufferevent *bev;
+	struct ipc_client *ipc;
 	struct accounts *accounts;
-	struct auth_req *pending;
-	uint32_t next_id;
-	bool lost;
 	void (*on_lost)(void *arg);
 	void *lost_arg;
 	bool refreshing;              /* a REFRESH is on its way */
@@ -46,10 +36,10 @@ struct auth_client {
 	struct waiter *refresh_next;  /* need one sent after it */
 };
 
-static bool load_directory(struct auth_client *ac, const struct authmsg *m)
+static bool load_directory(struct accounts *a, const struct ipcmsg *m)
 {
 	char err[512];
-	if (accounts_set_directory(ac->accounts, m->field[0], m->len[0], m->field[1], m->len[1],
+	if (accounts_set_directory(a, m->field[0], m->len[0], m->field[1], m->len[1],
 				   m->field[2], err, sizeof err) < 0) {
 		log_error("auth directory-refused error=\"%s\"", err);
 		return false;
@@ -85,7 +75,7 @@ static int read_exact(int fd, uint8_t *p, size_t n, struct timespec deadline)
 	return 0;
 }
 
-static bool first_directory(struct auth_client *ac, int fd)
+static bool first_directory(struct accounts *a, int fd)
 {
 	struct timespec deadline;
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -94,25 +84,84 @@ static bool first_directory(struct auth_client *ac, int fd)
 	if (read_exact(fd, head, sizeof head, deadline) < 0)
 		return false;
 	size_t body = (size_t)head[0] << 24 | (size_t)head[1] << 16 | (size_t)head[2] << 8 | head[3];
-	if (body > AUTHMSG_MAX_DIRECTORY)
+	if (body > IPCMSG_MAX_DIRECTORY)
 		return false;
 	uint8_t *frame = malloc(sizeof head + body);
 	if (!frame)
 		return false;
 	memcpy(frame, head, sizeof head);
-	struct authmsg m;
+	struct ipcmsg m;
 	size_t used;
 	bool ok = read_exact(fd, frame + sizeof head, body, deadline) == 0 &&
-		  authmsg_decode(frame, sizeof head + body, AUTHMSG_MAX_DIRECTORY, &m, &used) == 1;
+		  ipcmsg_decode(frame, sizeof head + body, IPCMSG_MAX_DIRECTORY, &m, &used) == 1;
 	free(frame);
 	if (!ok)
 		return false;
-	ok = m.type == AUTHMSG_DIRECTORY && load_directory(ac, &m);
-	authmsg_clear(&m);
+	ok = m.type == IPCMSG_DIRECTORY && load_directory(a, &m);
+	ipcmsg_clear(&m);
 	return ok;
 }
 
-/* ---- requests and answers ---- */
+/* ---- logins ---- */
+
+static void login_answered(void *arg, const struct ipcmsg *reply)
+{
+	struct login *l = arg;
+	int status = reply ? reply->status : IPCMSG_TEMPFAIL;
+	const char *name = NULL;
+	if (status == IPCMSG_OK) {
+		/* An account name is text: anything else is no answer. */
+		if (reply->len[0] && strlen(reply->field[0]) == reply->len[0])
+			name = reply->field[0];
+		else
+			status = IPCMSG_TEMPFAIL;
+	} else if (status != IPCMSG_BAD) {
+		status = IPCMSG_TEMPFAIL;
+	}
+	l->cb(l->arg, status, name);
+	free(l);
+}
+
+static bool send_login(struct auth_client *ac, struct ipcmsg *m, auth_client_cb cb, void *arg)
+{
+	struct login *l = malloc(sizeof *l);
+	if (!l)
+		return false;
+	l->cb = cb;
+	l->arg = arg;
+	if (!ipc_client_request(ac->ipc, m, login_answered, l)) {
+		free(l);
+		return false;
+	}
+	return true;
+}
+
+static void set_field(struct ipcmsg *m, unsigned i, const char *s)
+{
+	m->field[i] = (char *)s;
+	m->len[i] = strlen(s);
+}
+
+bool auth_client_pass(struct auth_client *ac, const char *login, const char *password,
+		      auth_client_cb cb, void *arg)
+{
+	struct ipcmsg m = { .type = IPCMSG_PASS, .nfields = 2 };
+	set_field(&m, 0, login);
+	set_field(&m, 1, password);
+	return send_login(ac, &m, cb, arg);
+}
+
+bool auth_client_apop(struct auth_client *ac, const char *login, const char *timestamp,
+		      const char *digest, auth_client_cb cb, void *arg)
+{
+	struct ipcmsg m = { .type = IPCMSG_APOP, .nfields = 3 };
+	set_field(&m, 0, login);
+	set_field(&m, 1, timestamp);
+	set_field(&m, 2, digest);
+	return send_login(ac, &m, cb, arg);
+}
+
+/* ---- refreshes ---- */
 
 static void call_waiters(struct waiter *w, int status)
 {
@@ -124,90 +173,17 @@ static void call_waiters(struct waiter *w, int status)
 	}
 }
 
-static void lose(struct auth_client *ac)
-{
-	if (ac->lost)
-		return;
-	ac->lost = true;
-	bufferevent_disable(ac->bev, EV_READ | EV_WRITE);
-	if (ac->on_lost) /* else the server is stopping and closed it */
-		log_error("auth process-lost");
-	/* Callbacks may send again: they now fail at once. */
-	struct auth_req *r = ac->pending;
-	ac->pending = NULL;
-	while (r) {
-		struct auth_req *next = r->next;
-		r->cb(r->arg, AUTHMSG_TEMPFAIL, NULL);
-		free(r);
-		r = next;
-	}
-	struct waiter *w = ac->refresh_next;
-	ac->refresh_next = NULL;
-	call_waiters(w, AUTHMSG_TEMPFAIL);
-	if (ac->on_lost)
-		ac->on_lost(ac->lost_arg);
-}
-
-static bool send_msg(struct auth_client *ac, struct authmsg *m, auth_client_cb cb, void *arg)
-{
-	if (ac->lost)
-		return false;
-	struct auth_req *r = calloc(1, sizeof *r);
-	struct buf frame;
-	buf_init(&frame, 0);
-	m->id = r ? ++ac->next_id : 0;
-	bool ok = r && authmsg_encode(&frame, m) &&
-		  bufferevent_write(ac->bev, frame.data, frame.len) == 0;
-	buf_release_secure(&frame);
-	if (!ok) {
-		free(r);
-		return false;
-	}
-	r->id = m->id;
-	r->cb = cb;
-	r->arg = arg;
-	r->next = ac->pending;
-	ac->pending = r;
-	return true;
-}
-
-static void set_field(struct authmsg *m, unsigned i, const char *s)
-{
-	m->field[i] = (char *)s;
-	m->len[i] = strlen(s);
-}
-
-bool auth_client_pass(struct auth_client *ac, const char *login, const char *password,
-		      auth_client_cb cb, void *arg)
-{
-	struct authmsg m = { .type = AUTHMSG_PASS, .nfields = 2 };
-	set_field(&m, 0, login);
-	set_field(&m, 1, password);
-	return send_msg(ac, &m, cb, arg);
-}
-
-bool auth_client_apop(struct auth_client *ac, const char *login, const char *timestamp,
-		      const char *digest, auth_client_cb cb, void *arg)
-{
-	struct authmsg m = { .type = AUTHMSG_APOP, .nfields = 3 };
-	set_field(&m, 0, login);
-	set_field(&m, 1, timestamp);
-	set_field(&m, 2, digest);
-	return send_msg(ac, &m, cb, arg);
-}
-
-static void refresh_answered(void *arg, int status, const char *name);
+static void refresh_answered(void *arg, const struct ipcmsg *reply);
 
 static bool send_refresh(struct auth_client *ac)
 {
-	struct authmsg m = { .type = AUTHMSG_REFRESH };
-	ac->refreshing = send_msg(ac, &m, refresh_answered, ac);
+	struct ipcmsg m = { .type = IPCMSG_REFRESH };
+	ac->refreshing = ipc_client_request(ac->ipc, &m, refresh_answered, ac);
 	return ac->refreshing;
 }
 
-static void refresh_answered(void *arg, int status, const char *name)
+static void refresh_answered(void *arg, const struct ipcmsg *reply)
 {
-	(void)name;
 	struct auth_client *ac = arg;
 	ac->refreshing = false;
 	struct waiter *done = ac->refresh_now;
@@ -216,14 +192,14 @@ static void refresh_answered(void *arg, int status, const char *name)
 	if (ac->refresh_now && !send_refresh(ac)) {
 		struct waiter *w = ac->refresh_now;
 		ac->refresh_now = NULL;
-		call_waiters(w, AUTHMSG_TEMPFAIL);
+		call_waiters(w, IPCMSG_TEMPFAIL);
 	}
-	call_waiters(done, status);
+	call_waiters(done, reply ? IPCMSG_OK : IPCMSG_TEMPFAIL);
 }
 
 bool auth_client_refresh(struct auth_client *ac, auth_client_cb cb, void *arg)
 {
-	if (ac->lost)
+	if (ipc_client_lost(ac->ipc))
 		return false;
 	struct waiter *w = calloc(1, sizeof *w);
 	if (!w)
@@ -245,94 +221,51 @@ bool auth_client_refresh(struct auth_client *ac, auth_client_cb cb, void *arg)
 	return true;
 }
 
-static void answer(struct auth_client *ac, const struct authmsg *m)
-{
-	struct auth_req **pp = &ac->pending;
-	while (*pp && (*pp)->id != m->id)
-		pp = &(*pp)->next;
-	struct auth_req *r = *pp;
-	if (!r) {
-		log_warn("auth unexpected-answer id=%u", (unsigned)m->id);
-		return;
-	}
-	*pp = r->next;
-	bool ok = m->status == AUTHMSG_OK && m->len[0];
-	r->cb(r->arg, m->status, ok ? m->field[0] : NULL);
-	free(r);
-}
+/* ---- the socket ---- */
 
-static void on_read(struct bufferevent *bev, void *arg)
+static bool on_message(void *arg, const struct ipcmsg *m)
 {
 	struct auth_client *ac = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	while (!ac->lost) {
-		uint8_t head[4];
-		if (evbuffer_copyout(in, head, sizeof head) < (ev_ssize_t)sizeof head)
-			return;
-		size_t body = (size_t)head[0] << 24 | (size_t)head[1] << 16 |
-			      (size_t)head[2] << 8 | head[3];
-		if (body <= AUTHMSG_MAX_DIRECTORY && evbuffer_get_length(in) < sizeof head + body)
-			return; /* wait for the whole frame before copying it */
-		size_t n = evbuffer_get_length(in);
-		const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)(body <= AUTHMSG_MAX_DIRECTORY
-								? sizeof head + body : n));
-		struct authmsg m;
-		size_t used = 0;
-		if (!p || authmsg_decode(p, n, AUTHMSG_MAX_DIRECTORY, &m, &used) != 1) {
-			log_error("auth bad-message from the auth process");
-			lose(ac);
-			return;
-		}
-		evbuffer_drain(in, used);
-		if (m.type == AUTHMSG_DIRECTORY) {
-			if (load_directory(ac, &m))
-				log_info("auth directory accounts=%zu", accounts_count(ac->accounts));
-		} else if (m.type == AUTHMSG_RESULT) {
-			answer(ac, &m);
-		} else {
-			log_error("auth unexpected-message type=%u", (unsigned)m.type);
-			authmsg_clear(&m);
-			lose(ac);
-			return;
-		}
-		authmsg_clear(&m);
-	}
+	if (m->type != IPCMSG_DIRECTORY)
+		return false;
+	if (load_directory(ac->accounts, m))
+		log_info("auth directory accounts=%zu", accounts_count(ac->accounts));
+	return true;
 }
 
-static void on_event(struct bufferevent *bev, short what, void *arg)
+static void on_lost(void *arg)
 {
-	(void)bev;
-	(void)what;
-	lose(arg);
+	struct auth_client *ac = arg;
+	struct waiter *w = ac->refresh_next;
+	ac->refresh_next = NULL;
+	call_waiters(w, IPCMSG_TEMPFAIL);
+	if (ac->on_lost)
+		ac->on_lost(ac->lost_arg);
 }
 
 struct auth_client *auth_client_new(struct event_base *base, int fd, struct accounts *a,
-				    void (*on_lost)(void *arg), void *lost_arg)
+				    void (*lost)(void *arg), void *lost_arg)
 {
 	struct auth_client *ac = calloc(1, sizeof *ac);
-	if (!ac) {
-		close(fd);
-		return NULL;
-	}
-	ac->accounts = a;
-	ac->on_lost = on_lost;
-	ac->lost_arg = lost_arg;
-	if (!first_directory(ac, fd)) {
-		log_error("auth: no directory from the auth process");
+	if (!ac || !first_directory(a, fd)) {
+		if (ac)
+			log_error("auth: no directory from the auth process");
 		close(fd);
 		free(ac);
 		return NULL;
 	}
 	log_info("auth directory accounts=%zu", accounts_count(a));
-	evutil_make_socket_nonblocking(fd);
-	ac->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!ac->bev) {
-		close(fd);
+	ac->accounts = a;
+	ac->on_lost = lost;
+	ac->lost_arg = lost_arg;
+	struct ipc_client_cfg cfg = {
+		.name = "auth", .max_in = IPCMSG_MAX_DIRECTORY,
+		.on_message = on_message, .on_lost = on_lost, .arg = ac,
+	};
+	if (!(ac->ipc = ipc_client_new(base, fd, &cfg))) {
 		free(ac);
 		return NULL;
 	}
-	bufferevent_setcb(ac->bev, on_read, NULL, on_event, ac);
-	bufferevent_enable(ac->bev, EV_READ | EV_WRITE);
 	return ac;
 }
 
@@ -341,13 +274,14 @@ void auth_client_free(struct auth_client **acp)
 	struct auth_client *ac = *acp;
 	if (!ac)
 		return;
-	/* No one may wait past this point: the sessions are gone. */
-	ac->on_lost = NULL;
-	lose(ac);
+	/* Pending refreshes answer through refresh_answered (NULL). */
+	ipc_client_free(&ac->ipc);
 	struct waiter *w = ac->refresh_now;
 	ac->refresh_now = NULL;
-	call_waiters(w, AUTHMSG_TEMPFAIL);
-	bufferevent_free(ac->bev);
+	call_waiters(w, IPCMSG_TEMPFAIL);
+	w = ac->refresh_next;
+	ac->refresh_next = NULL;
+	call_waiters(w, IPCMSG_TEMPFAIL);
 	free(ac);
 	*acp = NULL;
 }

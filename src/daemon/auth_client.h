@@ -11,20 +11,20 @@
 
 #include <stdbool.h>
 
-#include "auth/authmsg.h"
+#include "lib/ipcmsg.h"
 
 struct event_base;
 struct accounts;
 struct auth_client;
 
-/* status is enum authmsg_status; name is the account ("local@domain") when
- * AUTHMSG_OK after a login, NULL otherwise. */
+/* status is enum ipcmsg_status; name is the account ("local@domain") when
+ * IPCMSG_OK after a login, NULL otherwise. */
 typedef void (*auth_client_cb)(void *arg, int status, const char *name);
 
 /* Takes fd (closed by auth_client_free). Waits, blocking, for the first
  * directory so that the first session already routes recipients right;
  * NULL if it does not come. on_lost runs once if the auth process goes
- * away; every request then gets AUTHMSG_TEMPFAIL. */
+ * away; every request then gets IPCMSG_TEMPFAIL. */
 struct auth_client *auth_client_new(struct event_base *base, int fd, struct accounts *a,
 				    void (*on_lost)(void *arg), void *lost_arg);
 void auth_client_free(struct auth_client **acp);

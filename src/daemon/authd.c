@@ -8,7 +8,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "auth/authmsg.h"
+#include "lib/ipcmsg.h"
 #include "auth/verify.h"
 #include "daemon/accounts.h"
 #include "lib/buf.h"
@@ -54,13 +54,13 @@ static void wipe_free(char *s)
 
 static void reply(struct authd *d, uint32_t id, int status, const char *name)
 {
-	struct authmsg m = { .type = AUTHMSG_RESULT, .id = id, .status = (uint8_t)status,
+	struct ipcmsg m = { .type = IPCMSG_RESULT, .id = id, .status = (uint8_t)status,
 			     .nfields = 1 };
 	m.field[0] = (char *)(name ? name : "");
 	m.len[0] = strlen(m.field[0]);
 	struct buf frame;
 	buf_init(&frame, 0);
-	if (!authmsg_encode(&frame, &m) || bufferevent_write(d->bev, frame.data, frame.len) < 0) {
+	if (!ipcmsg_encode(&frame, &m) || bufferevent_write(d->bev, frame.data, frame.len) < 0) {
 		log_error("auth cannot answer: out of memory");
 		d->status = 1;
 		event_base_loopbreak(d->base);
@@ -73,7 +73,7 @@ static void publish(struct authd *d)
 	struct buf names, frame;
 	buf_init(&names, 0);
 	buf_init(&frame, 0);
-	struct authmsg m = { .type = AUTHMSG_DIRECTORY, .nfields = 3 };
+	struct ipcmsg m = { .type = IPCMSG_DIRECTORY, .nfields = 3 };
 	const char *aliases, *aliases_name;
 	size_t aliases_len;
 	bool ok = accounts_directory(d->accounts, &names, &aliases, &aliases_len, &aliases_name);
@@ -84,7 +84,7 @@ static void publish(struct authd *d)
 		m.len[1] = aliases_len;
 		m.field[2] = (char *)aliases_name;
 		m.len[2] = strlen(aliases_name);
-		ok = authmsg_encode(&frame, &m) &&
+		ok = ipcmsg_encode(&frame, &m) &&
 		     bufferevent_write(d->bev, frame.data, frame.len) == 0;
 	}
 	if (!ok) {
@@ -126,7 +126,7 @@ static void check_done(struct worker_job *job)
 {
 	struct check_job *j = (struct check_job *)job;
 	struct authd *d = j->d;
-	reply(d, j->id, j->ok ? AUTHMSG_OK : AUTHMSG_BAD, j->ok ? j->name : NULL);
+	reply(d, j->id, j->ok ? IPCMSG_OK : IPCMSG_BAD, j->ok ? j->name : NULL);
 	check_free(j);
 	if (d->in_flight-- == MAX_IN_FLIGHT) {
 		bufferevent_enable(d->bev, EV_READ);
@@ -135,21 +135,21 @@ static void check_done(struct worker_job *job)
 }
 
 /* Takes the request's fields (m is cleared by the caller either way). */
-static void start_check(struct authd *d, struct authmsg *m)
+static void start_check(struct authd *d, struct ipcmsg *m)
 {
 	struct check_job *j = calloc(1, sizeof *j);
 	if (!j) {
-		reply(d, m->id, AUTHMSG_TEMPFAIL, NULL);
+		reply(d, m->id, IPCMSG_TEMPFAIL, NULL);
 		return;
 	}
 	j->d = d;
 	j->id = m->id;
-	j->apop = m->type == AUTHMSG_APOP;
+	j->apop = m->type == IPCMSG_APOP;
 	j->login = m->field[0];
 	j->password = j->apop ? NULL : m->field[1];
 	j->timestamp = j->apop ? m->field[1] : NULL;
 	j->digest = j->apop ? m->field[2] : NULL;
-	for (unsigned i = 0; i < AUTHMSG_MAX_FIELDS; i++)
+	for (unsigned i = 0; i < IPCMSG_MAX_FIELDS; i++)
 		m->field[i] = NULL;
 	accounts_refresh(d->accounts, time(NULL));
 	accounts_login(d->accounts, j->login, &j->name, &j->hash, &j->secret, &j->maildir);
@@ -166,32 +166,32 @@ static void on_read(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	while (d->in_flight < MAX_IN_FLIGHT) {
 		size_t n = evbuffer_get_length(in);
-		size_t want = n < 4 + AUTHMSG_MAX_REQUEST ? n : 4 + AUTHMSG_MAX_REQUEST;
+		size_t want = n < 4 + IPCMSG_MAX_REQUEST ? n : 4 + IPCMSG_MAX_REQUEST;
 		const uint8_t *p = want ? evbuffer_pullup(in, (ev_ssize_t)want) : NULL;
-		struct authmsg m;
+		struct ipcmsg m;
 		size_t used = 0;
-		int r = p ? authmsg_decode(p, want, AUTHMSG_MAX_REQUEST, &m, &used) : 0;
+		int r = p ? ipcmsg_decode(p, want, IPCMSG_MAX_REQUEST, &m, &used) : 0;
 		if (r == 0)
 			return;
-		if (r < 0 || m.type == AUTHMSG_RESULT || m.type == AUTHMSG_DIRECTORY) {
+		if (r < 0 || m.type == IPCMSG_RESULT || m.type == IPCMSG_DIRECTORY) {
 			/* The network process is either broken or taken over:
 			 * answer nothing more. */
 			log_error("auth bad-request from the network process; stopping");
 			if (r > 0)
-				authmsg_clear(&m);
+				ipcmsg_clear(&m);
 			d->status = 1;
 			event_base_loopbreak(d->base);
 			return;
 		}
 		evbuffer_drain(in, used);
-		if (m.type == AUTHMSG_REFRESH) {
+		if (m.type == IPCMSG_REFRESH) {
 			if (accounts_check(d->accounts))
 				publish(d);
-			reply(d, m.id, AUTHMSG_OK, NULL);
+			reply(d, m.id, IPCMSG_OK, NULL);
 		} else {
 			start_check(d, &m);
 		}
-		authmsg_clear(&m);
+		ipcmsg_clear(&m);
 	}
 }
 

@@ -3,7 +3,7 @@
  * Forked at start, before the network process binds or parses anything.
  * It alone reads the account files (passwd, apop, aliases) and runs
  * crypt(3); the network process asks it, over one socket and in the
- * typed messages of auth/authmsg.h, whether a login is good, and gets the
+ * typed messages of lib/ipcmsg.h, whether a login is good, and gets the
  * account directory without hashes or secrets. It exits when that socket
  * closes: the network process stopped or died. */
 #ifndef FACTEUR_DAEMON_AUTHD_H

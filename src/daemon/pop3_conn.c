@@ -173,12 +173,12 @@ static void auth_answered(void *arg, int status, const char *name)
 	if (!conn_job_finished(c))
 		return;
 	struct pop3_conn *pc = c->proto;
-	if (status == AUTHMSG_BAD) {
+	if (status == IPCMSG_BAD) {
 		/* RFC 1939 13: no hint whether the user exists. */
 		conn_login_failed(c, answer_login_failed);
 		return;
 	}
-	struct auth_job *j = status == AUTHMSG_OK ? calloc(1, sizeof *j) : NULL;
+	struct auth_job *j = status == IPCMSG_OK ? calloc(1, sizeof *j) : NULL;
 	char path[4096];
 	if (!j || accounts_maildir(c->srv->accounts, name, path, sizeof path) < 0 ||
 	    !(j->name = strdup(name)) || !(j->maildir = strdup(path))) {

@@ -3,7 +3,7 @@
  *
  *   facteur serve (network process: listeners, SMTP/POP3/TLS, relay)
  *     `-- facteur-auth (account files, crypt(3); no network input but
- *         the typed requests of auth/authmsg.h)
+ *         the typed requests of lib/ipcmsg.h)
  *
  * Started as root, both become the configured user once the ports are
  * bound. The auth process is not dumpable (no ptrace, no core with the

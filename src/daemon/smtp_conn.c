@@ -365,11 +365,11 @@ static void auth_answered(void *arg, int status, const char *name)
 	struct conn *c = arg;
 	if (!conn_job_finished(c))
 		return;
-	if (status == AUTHMSG_OK) {
+	if (status == IPCMSG_OK) {
 		conn_login_succeeded(c);
 		give_auth_result(c, SMTP_AUTH_OK, name);
 		smtp_process(c);
-	} else if (status == AUTHMSG_BAD) {
+	} else if (status == IPCMSG_BAD) {
 		conn_login_failed(c, answer_auth_failed);
 	} else {
 		give_auth_result(c, SMTP_AUTH_TEMPFAIL, NULL);

@@ -1,4 +1,4 @@
-#include "auth/authmsg.h"
+#include "lib/ipcmsg.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,13 +10,25 @@
 static int fields_for(uint8_t type)
 {
 	switch (type) {
-	case AUTHMSG_PASS: return 2;
-	case AUTHMSG_APOP: return 3;
-	case AUTHMSG_REFRESH: return 0;
-	case AUTHMSG_RESULT: return 1;
-	case AUTHMSG_DIRECTORY: return 3;
+	case IPCMSG_PASS: return 2;
+	case IPCMSG_APOP: return 3;
+	case IPCMSG_REFRESH: return 0;
+	case IPCMSG_RESULT: return 1;
+	case IPCMSG_DIRECTORY: return 3;
+	case IPCMSG_DELIVER: return 2;
+	case IPCMSG_OPEN: return 1;
+	case IPCMSG_READ: return 3;
+	case IPCMSG_DELETE: return 2;
+	case IPCMSG_CLOSE: return 1;
 	default: return -1;
 	}
+}
+
+/* Fields that carry bytes rather than text. */
+static bool binary_field(uint8_t type, unsigned i)
+{
+	return type == IPCMSG_DIRECTORY || type == IPCMSG_RESULT ||
+	       (type == IPCMSG_DELIVER && i == 1);
 }
 
 static void put_u32(uint8_t *p, uint32_t v)
@@ -32,27 +44,27 @@ static uint32_t get_u32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Requests are small: the auth process refuses anything bigger. */
-static bool is_request(uint8_t type)
+/* Logins are small: the auth process refuses anything bigger. */
+static bool is_auth_request(uint8_t type)
 {
-	return type == AUTHMSG_PASS || type == AUTHMSG_APOP || type == AUTHMSG_REFRESH;
+	return type == IPCMSG_PASS || type == IPCMSG_APOP || type == IPCMSG_REFRESH;
 }
 
-bool authmsg_encode(struct buf *out, const struct authmsg *m)
+bool ipcmsg_encode(struct buf *out, const struct ipcmsg *m)
 {
 	/* Refuses what the decoder at the other end would refuse. */
 	if (fields_for(m->type) != m->nfields ||
-	    (m->type == AUTHMSG_RESULT && m->status > AUTHMSG_TEMPFAIL))
+	    (m->type == IPCMSG_RESULT && m->status > IPCMSG_NOSPACE))
 		return false;
 	size_t body = 1 + 4 + 1 + 1;
 	for (unsigned i = 0; i < m->nfields; i++) {
 		if (m->len[i] > UINT32_MAX - 4 || body > UINT32_MAX - 4 - m->len[i])
 			return false;
-		if (m->type != AUTHMSG_DIRECTORY && m->len[i] && memchr(m->field[i], '\0', m->len[i]))
+		if (!binary_field(m->type, i) && m->len[i] && memchr(m->field[i], '\0', m->len[i]))
 			return false;
 		body += 4 + m->len[i];
 	}
-	if (body > (is_request(m->type) ? AUTHMSG_MAX_REQUEST : AUTHMSG_MAX_DIRECTORY))
+	if (is_auth_request(m->type) && body > IPCMSG_MAX_REQUEST)
 		return false;
 	if (body > UINT32_MAX - 4 || !buf_reserve(out, 4 + body))
 		return false;
@@ -75,9 +87,9 @@ bool authmsg_encode(struct buf *out, const struct authmsg *m)
 	return ok;
 }
 
-void authmsg_clear(struct authmsg *m)
+void ipcmsg_clear(struct ipcmsg *m)
 {
-	for (unsigned i = 0; i < AUTHMSG_MAX_FIELDS; i++) {
+	for (unsigned i = 0; i < IPCMSG_MAX_FIELDS; i++) {
 		if (m->field[i]) {
 			secure_wipe(m->field[i], m->len[i]);
 			free(m->field[i]);
@@ -88,7 +100,7 @@ void authmsg_clear(struct authmsg *m)
 	m->nfields = 0;
 }
 
-int authmsg_decode(const uint8_t *p, size_t n, size_t max_body, struct authmsg *m,
+int ipcmsg_decode(const uint8_t *p, size_t n, size_t max_body, struct ipcmsg *m,
 		   size_t *used)
 {
 	memset(m, 0, sizeof *m);
@@ -107,7 +119,7 @@ int authmsg_decode(const uint8_t *p, size_t n, size_t max_body, struct authmsg *
 	q += 7;
 	if (fields_for(m->type) != (int)count)
 		return -1;
-	if (m->type == AUTHMSG_RESULT && m->status > AUTHMSG_TEMPFAIL)
+	if (m->type == IPCMSG_RESULT && m->status > IPCMSG_NOSPACE)
 		return -1;
 	for (unsigned i = 0; i < count; i++) {
 		if ((size_t)(end - q) < 4)
@@ -116,7 +128,7 @@ int authmsg_decode(const uint8_t *p, size_t n, size_t max_body, struct authmsg *
 		q += 4;
 		if ((size_t)(end - q) < len)
 			goto bad;
-		if (m->type != AUTHMSG_DIRECTORY && memchr(q, '\0', len))
+		if (!binary_field(m->type, i) && memchr(q, '\0', len))
 			goto bad;
 		if (!(m->field[i] = malloc((size_t)len + 1)))
 			goto bad;
@@ -132,6 +144,6 @@ int authmsg_decode(const uint8_t *p, size_t n, size_t max_body, struct authmsg *
 	*used = 4 + (size_t)body;
 	return 1;
 bad:
-	authmsg_clear(m);
+	ipcmsg_clear(m);
 	return -1;
 }

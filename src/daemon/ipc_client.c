@@ -1,0 +1,166 @@
+#include "daemon/ipc_client.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "lib/buf.h"
+#include "lib/log.h"
+
+struct ipc_req {
+	struct ipc_req *next;
+	uint32_t id;
+	ipc_reply_cb cb;
+	void *arg;
+};
+
+struct ipc_client {
+	struct bufferevent *bev;
+	struct ipc_client_cfg cfg;
+	struct ipc_req *pending;
+	uint32_t next_id;
+	bool lost;
+};
+
+static void lose(struct ipc_client *ic, bool quiet)
+{
+	if (ic->lost)
+		return;
+	ic->lost = true;
+	bufferevent_disable(ic->bev, EV_READ | EV_WRITE);
+	if (!quiet)
+		log_error("%s process-lost", ic->cfg.name);
+	/* Callbacks may send again: they now fail at once. */
+	struct ipc_req *r = ic->pending;
+	ic->pending = NULL;
+	while (r) {
+		struct ipc_req *next = r->next;
+		r->cb(r->arg, NULL);
+		free(r);
+		r = next;
+	}
+	if (!quiet && ic->cfg.on_lost)
+		ic->cfg.on_lost(ic->cfg.arg);
+}
+
+bool ipc_client_lost(const struct ipc_client *ic)
+{
+	return ic->lost;
+}
+
+bool ipc_client_request(struct ipc_client *ic, struct ipcmsg *m, ipc_reply_cb cb, void *arg)
+{
+	if (ic->lost)
+		return false;
+	struct ipc_req *r = calloc(1, sizeof *r);
+	struct buf frame;
+	buf_init(&frame, 0);
+	m->id = r ? ++ic->next_id : 0;
+	bool ok = r && ipcmsg_encode(&frame, m) &&
+		  bufferevent_write(ic->bev, frame.data, frame.len) == 0;
+	/* A password may have passed through it. */
+	buf_release_secure(&frame);
+	if (!ok) {
+		free(r);
+		return false;
+	}
+	r->id = m->id;
+	r->cb = cb;
+	r->arg = arg;
+	r->next = ic->pending;
+	ic->pending = r;
+	return true;
+}
+
+static bool answer(struct ipc_client *ic, const struct ipcmsg *m)
+{
+	struct ipc_req **pp = &ic->pending;
+	while (*pp && (*pp)->id != m->id)
+		pp = &(*pp)->next;
+	struct ipc_req *r = *pp;
+	if (!r)
+		return false; /* an answer to nothing asked */
+	*pp = r->next;
+	r->cb(r->arg, m);
+	free(r);
+	return true;
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	struct ipc_client *ic = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	while (!ic->lost) {
+		uint8_t head[4];
+		if (evbuffer_copyout(in, head, sizeof head) < (ev_ssize_t)sizeof head)
+			return;
+		size_t body = (size_t)head[0] << 24 | (size_t)head[1] << 16 |
+			      (size_t)head[2] << 8 | head[3];
+		size_t n = evbuffer_get_length(in);
+		if (body <= ic->cfg.max_in && n < sizeof head + body)
+			return; /* wait for the whole frame before copying it */
+		size_t want = body <= ic->cfg.max_in ? sizeof head + body : n;
+		const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)want);
+		struct ipcmsg m;
+		size_t used = 0;
+		if (!p || ipcmsg_decode(p, want, ic->cfg.max_in, &m, &used) != 1) {
+			log_error("%s bad-message", ic->cfg.name);
+			lose(ic, false);
+			return;
+		}
+		evbuffer_drain(in, used);
+		bool ok = m.type == IPCMSG_RESULT
+			? answer(ic, &m)
+			: ic->cfg.on_message && ic->cfg.on_message(ic->cfg.arg, &m);
+		ipcmsg_clear(&m);
+		if (!ok) {
+			log_error("%s unexpected-message type=%u id=%u", ic->cfg.name,
+				  (unsigned)m.type, (unsigned)m.id);
+			lose(ic, false);
+			return;
+		}
+	}
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	lose(arg, false);
+}
+
+struct ipc_client *ipc_client_new(struct event_base *base, int fd,
+				  const struct ipc_client_cfg *cfg)
+{
+	struct ipc_client *ic = calloc(1, sizeof *ic);
+	if (!ic) {
+		close(fd);
+		return NULL;
+	}
+	ic->cfg = *cfg;
+	evutil_make_socket_nonblocking(fd);
+	ic->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!ic->bev) {
+		close(fd);
+		free(ic);
+		return NULL;
+	}
+	bufferevent_setcb(ic->bev, on_read, NULL, on_event, ic);
+	bufferevent_enable(ic->bev, EV_READ | EV_WRITE);
+	return ic;
+}
+
+void ipc_client_free(struct ipc_client **icp)
+{
+	struct ipc_client *ic = *icp;
+	if (!ic)
+		return;
+	lose(ic, true);
+	bufferevent_free(ic->bev);
+	free(ic);
+	*icp = NULL;
+}
