@@ -252,11 +252,15 @@ int cmd_serve(int argc, char **argv)
 
 	/* Before any event base exists (the child must not share its
 	 * epoll set) and before anything listens. */
-	int auth_fd = -1;
+	int auth_fd = -1, store_fd = -1;
 	struct privsep_user user;
-	pid_t auth_pid = -1;
+	pid_t auth_pid = -1, store_pid = -1;
 	if (privsep_lookup_user(&c, &user) < 0 ||
-	    (auth_pid = privsep_start_auth(&c, &user, &auth_fd)) < 0) {
+	    (auth_pid = privsep_start(PRIVSEP_AUTH, &c, &user, -1, &auth_fd)) < 0 ||
+	    (store_pid = privsep_start(PRIVSEP_STORE, &c, &user, auth_fd, &store_fd)) < 0) {
+		if (auth_fd >= 0)
+			close(auth_fd);
+		privsep_reap(auth_pid);
 		conf_free(&c);
 		return 1;
 	}
@@ -268,7 +272,7 @@ int cmd_serve(int argc, char **argv)
 	memset(&srv, 0, sizeof srv);
 	int rc = 0;
 	if (privsep_confine_network(&c) < 0 || !(base = event_base_new()) ||
-	    server_start(&srv, &c, base, auth_fd) < 0 || privsep_become(&user, "server") < 0) {
+	    server_start(&srv, &c, base, auth_fd, store_fd) < 0 || privsep_become(&user, "server") < 0) {
 		rc = 1;
 	} else {
 		log_info("server started version=%s data=%s hostname=%s", FACTEUR_VERSION,
@@ -291,12 +295,14 @@ int cmd_serve(int argc, char **argv)
 		rc = srv.exit_status;
 	}
 	if (base) {
-		server_free(&srv); /* closes the auth socket: the auth process ends */
+		server_free(&srv); /* closes the sockets: the helpers end */
 		event_base_free(base);
 	} else {
 		close(auth_fd);
+		close(store_fd);
 	}
-	privsep_reap_auth(auth_pid);
+	privsep_reap(auth_pid);
+	privsep_reap(store_pid);
 	conf_free(&c);
 	return rc;
 }

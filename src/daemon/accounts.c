@@ -257,7 +257,7 @@ static const struct passwd_entry *postmaster_for(const struct accounts *a, const
 }
 
 enum route_result accounts_route(struct accounts *a, const char *rcpt,
-				 char *maildir, size_t maildir_sz)
+				 char *account, size_t account_sz)
 {
 	const char *at = strrchr(rcpt, '@');
 	const struct passwd_entry *e = NULL;
@@ -285,7 +285,7 @@ enum route_result accounts_route(struct accounts *a, const char *rcpt,
 	}
 	if (!e)
 		return at ? ROUTE_UNKNOWN_USER : ROUTE_BAD;
-	if (accounts_maildir(a, e->name, maildir, maildir_sz) < 0)
+	if (snprintf(account, account_sz, "%s", e->name) >= (int)account_sz)
 		return ROUTE_BAD;
 	return ROUTE_LOCAL;
 }

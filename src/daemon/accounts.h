@@ -43,7 +43,7 @@ int accounts_set_directory(struct accounts *a, const char *names, size_t names_l
 size_t accounts_count(const struct accounts *a);
 
 enum route_result {
-	ROUTE_LOCAL,         /* maildir filled in */
+	ROUTE_LOCAL,         /* account filled in */
 	ROUTE_UNKNOWN_USER,  /* local domain, no such account */
 	ROUTE_FOREIGN,       /* not one of ours */
 	ROUTE_BAD,           /* unusable address */
@@ -51,9 +51,9 @@ enum route_result {
 
 /* Routes an RFC 5321 forward-path (without <>): "bob@localhost",
  * "Postmaster" (RFC 5321 4.5.1: always accepted, sent to the configured
- * postmaster account). Writes the absolute Maildir path into maildir. */
+ * postmaster account). Writes the account's name ("local@domain"). */
 enum route_result accounts_route(struct accounts *a, const char *rcpt,
-				 char *maildir, size_t maildir_sz);
+				 char *account, size_t account_sz);
 
 /* For a login name (full address, or bare local part when unambiguous):
  * copies the canonical name, the password hash and the APOP secret (either

@@ -15,14 +15,13 @@
 #include "daemon/accounts.h"
 #include "daemon/auth_client.h"
 #include "daemon/conn.h"
+#include "daemon/store_client.h"
 #include "lib/buf.h"
 #include "lib/escape.h"
 #include "lib/log.h"
 #include "lib/secure.h"
-#include "net/worker.h"
 #include "proto/pop3_body.h"
 #include "proto/pop3_server.h"
-#include "store/maildir.h"
 
 /* A RETR's bytes are handed over whole; the next command waits until the
  * client has taken most of them, so pipelined RETRs cannot pile up. */
@@ -36,81 +35,33 @@ struct pop3_conn {
 	bool sent_pending;        /* RETR output queued, SENT not yet given */
 	struct send_job *retr;    /* the message being streamed */
 	bool retr_busy;           /* its next chunk is on a worker */
-	int lock_fd;              /* maildrop lock, -1 when not logged in */
-	char *maildir;
+	uint32_t drop;            /* the store process's handle of the maildrop */
+	bool have_drop;           /* logged in and not yet released */
 	char *user;
-	struct maildir_msg *msgs;
 	size_t nmsgs;
+	size_t ndeleting;         /* UPDATE: how many are being deleted */
 };
 
 static void pop3_process(struct conn *c);
 
 /* ---- authentication ---- */
 
-/* After the auth process said yes: open the maildrop on a worker. */
-struct auth_job {
-	struct worker_job job;
-	struct conn *c;
-	char *name, *maildir;
-	int result;               /* enum pop3_auth_result */
-	int lock_fd;
-	struct maildir_msg *msgs;
-	size_t nmsgs;
-	char err[256];
-};
-
-static void auth_run(struct worker_job *job)
-{
-	struct auth_job *j = (struct auth_job *)job;
-	j->lock_fd = -1;
-	if (maildir_ensure(j->maildir, j->err, sizeof j->err) < 0) {
-		j->result = POP3_AUTH_TEMPFAIL;
-		return;
-	}
-	j->lock_fd = maildir_lock(j->maildir);
-	if (j->lock_fd < 0) {
-		j->result = (errno == EWOULDBLOCK || errno == EAGAIN) ?
-			POP3_AUTH_IN_USE : POP3_AUTH_TEMPFAIL;
-		snprintf(j->err, sizeof j->err, "lock: %s", strerror(errno));
-		return;
-	}
-	if (maildir_scan(j->maildir, &j->msgs, &j->nmsgs, j->err, sizeof j->err) < 0) {
-		maildir_unlock(j->lock_fd);
-		j->lock_fd = -1;
-		j->result = POP3_AUTH_TEMPFAIL;
-		return;
-	}
-	/* Stale leftovers of deliveries interrupted by a crash (a day old). */
-	maildir_clean_tmp(j->maildir, 36 * 3600);
-	j->result = POP3_AUTH_OK;
-}
-
-static void auth_job_free(struct auth_job *j)
-{
-	free(j->name);
-	free(j->maildir);
-	if (j->lock_fd >= 0)
-		maildir_unlock(j->lock_fd);
-	maildir_list_free(&j->msgs, j->nmsgs);
-	free(j);
-}
-
-static void give_auth_result(struct conn *c, int result)
+static void give_auth_result(struct conn *c, int result, const struct store_listing *l)
 {
 	struct pop3_conn *pc = c->proto;
 	struct pop3_msg_info *info = NULL;
 	struct pop3_in in = { .kind = POP3_IN_AUTH_RESULT, .result = result };
 	if (result == POP3_AUTH_OK) {
-		info = calloc(pc->nmsgs ? pc->nmsgs : 1, sizeof *info);
+		info = calloc(l->n ? l->n : 1, sizeof *info);
 		if (!info) {
 			in.result = POP3_AUTH_TEMPFAIL;
 		} else {
-			for (size_t i = 0; i < pc->nmsgs; i++) {
-				info[i].octets = pc->msgs[i].octets;
-				info[i].uidl = pc->msgs[i].uidl;
+			for (size_t i = 0; i < l->n; i++) {
+				info[i].octets = l->octets[i];
+				info[i].uidl = l->uidl[i];
 			}
 			in.msgs = info;
-			in.nmsgs = pc->nmsgs;
+			in.nmsgs = l->n;
 		}
 	}
 	pc->waiting = false;
@@ -120,50 +71,36 @@ static void give_auth_result(struct conn *c, int result)
 
 static void answer_login_failed(struct conn *c)
 {
-	give_auth_result(c, POP3_AUTH_BAD);
+	give_auth_result(c, POP3_AUTH_BAD, NULL);
 	pop3_process(c);
 }
 
-static void auth_done(struct worker_job *job)
+/* The maildrop, opened and locked by the store process. */
+static void maildrop_opened(void *arg, int status, const struct store_listing *l,
+			    const char *text)
 {
-	struct auth_job *j = (struct auth_job *)job;
-	struct conn *c = j->c;
-	char user[160];
-	escape_log(user, sizeof user, (const uint8_t *)(j->name ? j->name : "-"),
-		   j->name ? strlen(j->name) : 1);
+	struct conn *c = arg;
 	if (!conn_job_finished(c)) {
-		auth_job_free(j);
+		if (status == IPCMSG_OK)
+			store_close(c->srv->store, l->handle);
 		return;
 	}
 	struct pop3_conn *pc = c->proto;
-	if (j->result == POP3_AUTH_OK) {
+	char user[160];
+	escape_log(user, sizeof user, (const uint8_t *)pc->user, strlen(pc->user));
+	if (status == IPCMSG_OK) {
 		conn_login_succeeded(c);
-		log_info("pop3 %s maildrop account=%s messages=%zu", c->id, user, j->nmsgs);
-		pc->lock_fd = j->lock_fd;
-		j->lock_fd = -1;
-		pc->maildir = j->maildir;
-		j->maildir = NULL;
-		pc->user = j->name;
-		j->name = NULL;
-		pc->msgs = j->msgs;
-		pc->nmsgs = j->nmsgs;
-		j->msgs = NULL;
-		j->nmsgs = 0;
-		give_auth_result(c, POP3_AUTH_OK);
-		auth_job_free(j);
-		pop3_process(c);
-		return;
+		log_info("pop3 %s maildrop account=%s messages=%zu", c->id, user, l->n);
+		pc->drop = l->handle;
+		pc->have_drop = true;
+		pc->nmsgs = l->n;
+		give_auth_result(c, POP3_AUTH_OK, l);
+	} else {
+		if (status != IPCMSG_BUSY)
+			log_warn("pop3 %s maildrop-error account=%s error=\"%s\"", c->id, user, text);
+		give_auth_result(c, status == IPCMSG_BUSY ? POP3_AUTH_IN_USE : POP3_AUTH_TEMPFAIL,
+				 NULL);
 	}
-	if (j->err[0])
-		log_warn("pop3 %s maildrop-error account=%s error=\"%s\"", c->id, user, j->err);
-	int result = j->result;
-	auth_job_free(j);
-	if (result == POP3_AUTH_BAD) {
-		/* RFC 1939 13: no hint whether the user exists. */
-		conn_login_failed(c, answer_login_failed);
-		return;
-	}
-	give_auth_result(c, result);
 	pop3_process(c);
 }
 
@@ -178,25 +115,14 @@ static void auth_answered(void *arg, int status, const char *name)
 		conn_login_failed(c, answer_login_failed);
 		return;
 	}
-	struct auth_job *j = status == IPCMSG_OK ? calloc(1, sizeof *j) : NULL;
-	char path[4096];
-	if (!j || accounts_maildir(c->srv->accounts, name, path, sizeof path) < 0 ||
-	    !(j->name = strdup(name)) || !(j->maildir = strdup(path))) {
-		if (j) {
-			j->lock_fd = -1;
-			auth_job_free(j);
-		}
-		give_auth_result(c, POP3_AUTH_TEMPFAIL);
-		pop3_process(c);
-		return;
-	}
-	j->c = c;
-	j->lock_fd = -1;
-	j->job.run = auth_run;
-	j->job.done = auth_done;
-	pc->waiting = true;
+	free(pc->user);
+	pc->user = status == IPCMSG_OK ? strdup(name) : NULL;
 	conn_job_started(c);
-	worker_pool_submit(c->srv->pool, &j->job);
+	if (!pc->user || !store_open(c->srv->store, pc->user, maildrop_opened, c)) {
+		conn_job_finished(c);
+		give_auth_result(c, POP3_AUTH_TEMPFAIL, NULL);
+		pop3_process(c);
+	}
 }
 
 /* The secret goes to the auth process, which alone holds the hashes and
@@ -213,7 +139,7 @@ static void start_auth(struct conn *c, const struct pop3_out *out)
 		: auth_client_pass(c->srv->auth, user, out->pass ? out->pass : "", auth_answered, c);
 	if (!sent) {
 		conn_job_finished(c);
-		give_auth_result(c, POP3_AUTH_TEMPFAIL);
+		give_auth_result(c, POP3_AUTH_TEMPFAIL, NULL);
 		return;
 	}
 	pc->waiting = true;
@@ -221,83 +147,28 @@ static void start_auth(struct conn *c, const struct pop3_out *out)
 
 /* ---- RETR / TOP ----
  *
- * A message is streamed in chunks: a worker reads and encodes one chunk,
- * the loop queues it, and the next chunk is read only once the client
- * has taken most of the output. A stalled reader of a 10 MiB message
- * costs about one chunk plus POP3_OUTPUT_HIGH, not the message. */
-
-#define RETR_CHUNK (128 * 1024)
+ * A message is streamed in chunks: the store process reads one, the loop
+ * encodes and queues it, and the next chunk is asked for only once the
+ * client has taken most of the output. A stalled reader of a 10 MiB
+ * message costs about one chunk plus POP3_OUTPUT_HIGH, not the message. */
 
 struct send_job {
-	struct worker_job job;
 	struct conn *c;
-	char *path;               /* absolute */
-	int fd;                   /* -1 until opened (on the worker) */
+	size_t msg;
+	uint64_t offset;
 	struct pop3_body_enc enc;
 	struct buf out;           /* this chunk, encoded */
-	bool complete;            /* terminator written, fd closed */
-	bool failed;
-	char err[256];
 };
-
-static void send_run(struct worker_job *job)
-{
-	struct send_job *j = (struct send_job *)job;
-	buf_clear(&j->out);
-	if (j->fd < 0) {
-		j->fd = open(j->path, O_RDONLY | O_CLOEXEC);
-		if (j->fd < 0) {
-			snprintf(j->err, sizeof j->err, "open: %s", strerror(errno));
-			j->failed = true;
-			return;
-		}
-	}
-	uint8_t chunk[RETR_CHUNK / 2];
-	bool eof = false;
-	/* Encoding can double a chunk (LF -> CRLF, stuffing): read half. */
-	while (!j->enc.done && j->out.len < RETR_CHUNK / 2) {
-		ssize_t n = read(j->fd, chunk, sizeof chunk);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(j->err, sizeof j->err, "read: %s", strerror(errno));
-			j->failed = true;
-			break;
-		}
-		if (n == 0) {
-			eof = true;
-			break;
-		}
-		if (!pop3_body_encode(&j->enc, chunk, (size_t)n, &j->out)) {
-			snprintf(j->err, sizeof j->err, "out of memory");
-			j->failed = true;
-			break;
-		}
-	}
-	if (!j->failed && (eof || j->enc.done)) {
-		if (!pop3_body_finish(&j->enc, &j->out)) {
-			snprintf(j->err, sizeof j->err, "out of memory");
-			j->failed = true;
-		} else {
-			j->complete = true;
-		}
-	}
-	if (j->failed || j->complete) {
-		close(j->fd);
-		j->fd = -1;
-	}
-}
 
 static void send_free(struct send_job *j)
 {
 	if (!j)
 		return;
-	if (j->fd >= 0)
-		close(j->fd);
 	buf_release(&j->out);
-	free(j->path);
 	free(j);
 }
+
+static void chunk_read(void *arg, int status, const uint8_t *data, size_t len);
 
 static void send_next_chunk(struct conn *c)
 {
@@ -305,26 +176,36 @@ static void send_next_chunk(struct conn *c)
 	struct send_job *j = pc->retr;
 	pc->retr_busy = true;
 	conn_job_started(c);
-	worker_pool_submit(c->srv->pool, &j->job);
+	if (!store_read(c->srv->store, pc->drop, j->msg, j->offset, chunk_read, c))
+		chunk_read(c, IPCMSG_TEMPFAIL, NULL, 0);
 }
 
-static void send_done(struct worker_job *job)
+static void chunk_read(void *arg, int status, const uint8_t *data, size_t len)
 {
-	struct send_job *j = (struct send_job *)job;
-	struct conn *c = j->c;
+	struct conn *c = arg;
 	struct pop3_conn *pc = c->proto;
+	struct send_job *j = pc->retr;
 	pc->retr_busy = false;
 	if (!conn_job_finished(c)) {
 		/* The session is gone (its memory lives until the next loop
-		 * turn); it could not free the job while a worker held it. */
+		 * turn); it could not free the job while a read was out. */
 		pc->retr = NULL;
 		send_free(j);
 		return;
 	}
-	if (j->failed) {
+	buf_clear(&j->out);
+	bool ok = status == IPCMSG_OK;
+	if (ok && len) {
+		j->offset += len;
+		ok = pop3_body_encode(&j->enc, data, len, &j->out);
+	}
+	bool complete = ok && (len == 0 || j->enc.done);
+	if (complete)
+		ok = pop3_body_finish(&j->enc, &j->out);
+	if (!ok) {
 		/* "+OK" already went out: the only honest move left is to
 		 * drop the session rather than send a wrong message. */
-		log_error("pop3 %s retr-failed error=\"%s\"", c->id, j->err);
+		log_error("pop3 %s retr-failed message=%zu", c->id, j->msg + 1);
 		pc->retr = NULL;
 		send_free(j);
 		conn_abort(c);
@@ -332,7 +213,7 @@ static void send_done(struct worker_job *job)
 	}
 	conn_write(c, j->out.data, j->out.len);
 	conn_progress(c, c->srv->conf->pop3_timeout);
-	if (j->complete) {
+	if (complete) {
 		pc->retr = NULL;
 		send_free(j);
 		pc->waiting = false;
@@ -349,20 +230,15 @@ static void start_send(struct conn *c, size_t msg, long top_lines)
 {
 	struct pop3_conn *pc = c->proto;
 	struct send_job *j = calloc(1, sizeof *j);
-	char path[4096];
-	if (!j || msg >= pc->nmsgs ||
-	    snprintf(path, sizeof path, "%s/%s", pc->maildir, pc->msgs[msg].path) >= (int)sizeof path ||
-	    !(j->path = strdup(path))) {
+	if (!j || msg >= pc->nmsgs || !pc->have_drop) {
 		free(j);
 		conn_abort(c);
 		return;
 	}
 	j->c = c;
-	j->fd = -1;
+	j->msg = msg;
 	pop3_body_init(&j->enc, top_lines);
 	buf_init(&j->out, 0);
-	j->job.run = send_run;
-	j->job.done = send_done;
 	pc->retr = j;
 	pc->waiting = true;
 	send_next_chunk(c);
@@ -370,73 +246,59 @@ static void start_send(struct conn *c, size_t msg, long top_lines)
 
 /* ---- UPDATE ---- */
 
-struct update_job {
-	struct worker_job job;
-	struct conn *c;
-	const char *maildir;      /* borrowed from the session, which lives on */
-	const struct maildir_msg *msgs;
-	size_t *idx;
-	size_t n;
-	int result;
-	char err[256];
-};
-
-static void update_run(struct worker_job *job)
+static void give_update_result(struct conn *c, int result)
 {
-	struct update_job *j = (struct update_job *)job;
-	j->result = j->n ? maildir_delete(j->maildir, j->msgs, j->idx, j->n, j->err, sizeof j->err) : 0;
+	struct pop3_conn *pc = c->proto;
+	pc->waiting = false;
+	/* Release the maildrop before "+OK": a client that reconnects as
+	 * soon as it reads the reply must not find it locked (the store
+	 * process handles the CLOSE before any later OPEN). */
+	if (pc->have_drop) {
+		store_close(c->srv->store, pc->drop);
+		pc->have_drop = false;
+	}
+	struct pop3_in in = { .kind = POP3_IN_UPDATE_RESULT, .result = result };
+	pop3_server_input(pc->core, &in);
 }
 
-static void update_done(struct worker_job *job)
+static void deleted(void *arg, int status, const char *text)
 {
-	struct update_job *j = (struct update_job *)job;
-	struct conn *c = j->c;
-	if (j->result < 0)
-		log_error("pop3 %s update-failed error=\"%s\"", c->id, j->err);
+	struct conn *c = arg;
+	struct pop3_conn *pc = c->proto;
+	if (status != IPCMSG_OK)
+		log_error("pop3 %s update-failed error=\"%s\"", c->id, text);
 	else
-		log_info("pop3 %s update deleted=%zu", c->id, j->n);
+		log_info("pop3 %s update deleted=%zu", c->id, pc->ndeleting);
 	if (conn_job_finished(c)) {
-		struct pop3_conn *pc = c->proto;
-		pc->waiting = false;
-		/* Release the maildrop before "+OK": a client that reconnects
-		 * as soon as it reads the reply must not find it locked. */
-		if (pc->lock_fd >= 0) {
-			maildir_unlock(pc->lock_fd);
-			pc->lock_fd = -1;
-		}
-		struct pop3_in in = { .kind = POP3_IN_UPDATE_RESULT, .result = j->result < 0 ? -1 : 0 };
-		pop3_server_input(pc->core, &in);
+		give_update_result(c, status == IPCMSG_OK ? 0 : -1);
 		pop3_process(c);
 	}
-	free(j->idx);
-	free(j);
 }
 
 static void start_update(struct conn *c, const struct pop3_out *out)
 {
 	struct pop3_conn *pc = c->proto;
-	struct update_job *j = calloc(1, sizeof *j);
-	if (j && out->ndel)
-		j->idx = calloc(out->ndel, sizeof *j->idx);
-	if (!j || (out->ndel && !j->idx) || !pc->maildir) {
-		if (j)
-			free(j->idx);
-		free(j);
-		struct pop3_in in = { .kind = POP3_IN_UPDATE_RESULT, .result = -1 };
-		pop3_server_input(pc->core, &in);
+	size_t *idx = calloc(out->ndel ? out->ndel : 1, sizeof *idx);
+	size_t n = 0;
+	for (size_t i = 0; idx && i < out->ndel; i++)
+		if (out->del_idx[i] < pc->nmsgs)
+			idx[n++] = out->del_idx[i];
+	pc->ndeleting = n;
+	if (idx && pc->have_drop && n == 0) {
+		free(idx);
+		log_info("pop3 %s update deleted=0", c->id);
+		give_update_result(c, 0);
 		return;
 	}
-	for (size_t i = 0; i < out->ndel; i++)
-		if (out->del_idx[i] < pc->nmsgs)
-			j->idx[j->n++] = out->del_idx[i];
-	j->c = c;
-	j->maildir = pc->maildir;
-	j->msgs = pc->msgs;
-	j->job.run = update_run;
-	j->job.done = update_done;
-	pc->waiting = true;
 	conn_job_started(c);
-	worker_pool_submit(c->srv->pool, &j->job);
+	if (!idx || !pc->have_drop || !store_delete(c->srv->store, pc->drop, idx, n, deleted, c)) {
+		conn_job_finished(c);
+		free(idx);
+		give_update_result(c, -1);
+		return;
+	}
+	free(idx);
+	pc->waiting = true;
 }
 
 /* ---- the session ---- */
@@ -556,11 +418,9 @@ static void pop3_destroy(struct conn *c)
 	if (!pc)
 		return;
 	pop3_server_free(&pc->core);
-	send_free(pc->retr); /* not on a worker: destroy runs with no job */
-	if (pc->lock_fd >= 0)
-		maildir_unlock(pc->lock_fd);
-	maildir_list_free(&pc->msgs, pc->nmsgs);
-	free(pc->maildir);
+	send_free(pc->retr); /* no read is out: destroy runs with no job */
+	if (pc->have_drop)
+		store_close(c->srv->store, pc->drop);
 	free(pc->user);
 	free(pc);
 	c->proto = NULL;
@@ -600,7 +460,6 @@ void pop3_conn_accept(struct server *srv, enum listener_proto listener, int fd,
 		conn_abort(c);
 		return;
 	}
-	pc->lock_fd = -1;
 	c->proto = pc;
 	const struct conf *cf = srv->conf;
 	struct timespec now;

@@ -18,6 +18,7 @@
 #include <openssl/ssl.h>
 
 #include "daemon/authd.h"
+#include "daemon/store_proc.h"
 #include "lib/log.h"
 #include "lib/sandbox.h"
 
@@ -106,24 +107,44 @@ static void preload(void)
 	tzset(); /* /etc/localtime, for the dates of Received: and logs */
 }
 
-/* ---- the auth process ---- */
+/* ---- the helper processes ---- */
 
-static void auth_child(const struct conf *c, const struct privsep_user *u, int fd)
+/* What every helper does first: its name, signals, user, no ptrace. */
+static void helper_setup(const char *name, const char *who, const struct privsep_user *u)
 {
-	prctl(PR_SET_NAME, "facteur-auth", 0, 0, 0);
+	prctl(PR_SET_NAME, name, 0, 0, 0);
 	/* The network process stops it by closing the socket; a terminal's
-	 * ^C or a supervisor's SIGTERM to the group must not cut a login
-	 * short while the server finishes its sessions. */
+	 * ^C or a supervisor's SIGTERM to the group must not cut a login or
+	 * a delivery short while the server finishes its sessions. */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
-	if (privsep_become(u, "auth") < 0)
+	if (privsep_become(u, who) < 0)
 		exit(1);
 	/* Neither ptrace (even from the network process, its parent and of
-	 * the same user) nor a core dump may read the hashes. */
+	 * the same user) nor a core dump may read its memory: the hashes,
+	 * the mail. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	preload();
+}
+
+static size_t sanitizer_rules(struct sandbox_rule *rules, size_t n)
+{
+#ifdef UNDER_SANITIZER
+	/* The sanitizers read /proc/self/maps and run llvm-symbolizer. */
+	rules[n++] = (struct sandbox_rule){ "/proc", SANDBOX_READ };
+	rules[n++] = (struct sandbox_rule){ "/usr", SANDBOX_READ | SANDBOX_EXEC };
+#else
+	(void)rules;
+#endif
+	return n;
+}
+
+static void auth_child(const struct conf *c, const struct privsep_user *u, int fd)
+{
+	helper_setup("facteur-auth", "auth", u);
 	if (c->sandbox) {
+		/* The account files; nothing to write. */
 		char aliases_dir[4096];
 		struct sandbox_rule rules[4] = { { c->data_dir, SANDBOX_READ } };
 		size_t n = 1;
@@ -131,18 +152,32 @@ static void auth_child(const struct conf *c, const struct privsep_user *u, int f
 		    snprintf(aliases_dir, sizeof aliases_dir, "%s", c->aliases_file) <
 			    (int)sizeof aliases_dir)
 			rules[n++] = (struct sandbox_rule){ dirname(aliases_dir), SANDBOX_READ };
-#ifdef UNDER_SANITIZER
-		rules[n++] = (struct sandbox_rule){ "/proc", SANDBOX_READ };
-		rules[n++] = (struct sandbox_rule){ "/usr", SANDBOX_READ | SANDBOX_EXEC };
-#endif
+		n = sanitizer_rules(rules, n);
 		if (confine("auth", rules, n) < 0)
 			exit(1);
 	}
 	exit(authd_main(c, fd));
 }
 
-pid_t privsep_start_auth(const struct conf *c, const struct privsep_user *u, int *fd)
+static void store_child(const struct conf *c, const struct privsep_user *u, int fd)
 {
+	helper_setup("facteur-store", "store", u);
+	if (c->sandbox) {
+		/* The Maildirs, and nothing else. */
+		char mail[4096];
+		snprintf(mail, sizeof mail, "%s/mail", c->data_dir);
+		struct sandbox_rule rules[3] = { { mail, SANDBOX_WRITE } };
+		size_t n = sanitizer_rules(rules, 1);
+		if (confine("store", rules, n) < 0)
+			exit(1);
+	}
+	exit(store_proc_main(c, fd));
+}
+
+pid_t privsep_start(enum privsep_helper which, const struct conf *c,
+		    const struct privsep_user *u, int keep_from_child, int *fd)
+{
+	const char *name = which == PRIVSEP_AUTH ? "auth" : "store";
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		log_error("server: socketpair: %s", strerror(errno));
@@ -159,15 +194,22 @@ pid_t privsep_start_auth(const struct conf *c, const struct privsep_user *u, int
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		auth_child(c, u, sv[1]);
+		/* Another helper's socket: its end of the network process's
+		 * side must not outlive the network process here. */
+		if (keep_from_child >= 0)
+			close(keep_from_child);
+		if (which == PRIVSEP_AUTH)
+			auth_child(c, u, sv[1]);
+		else
+			store_child(c, u, sv[1]);
 	}
 	close(sv[1]);
 	*fd = sv[0];
-	log_info("server auth-process pid=%ld", (long)pid);
+	log_info("server %s-process pid=%ld", name, (long)pid);
 	return pid;
 }
 
-void privsep_reap_auth(pid_t pid)
+void privsep_reap(pid_t pid)
 {
 	if (pid <= 0)
 		return;
@@ -179,7 +221,7 @@ void privsep_reap_auth(pid_t pid)
 		if (r < 0 && errno != EINTR)
 			return;
 		if (waited >= REAP_WAIT_MS) {
-			log_warn("server auth-process pid=%ld did not stop; killing it", (long)pid);
+			log_warn("server helper pid=%ld did not stop; killing it", (long)pid);
 			kill(pid, SIGKILL);
 			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 				;
@@ -189,10 +231,10 @@ void privsep_reap_auth(pid_t pid)
 		nanosleep(&ten_ms, NULL);
 	}
 	if (WIFSIGNALED(status))
-		log_error("server auth-process pid=%ld killed signal=%d", (long)pid,
+		log_error("server helper pid=%ld killed signal=%d", (long)pid,
 			  WTERMSIG(status));
 	else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-		log_error("server auth-process pid=%ld exit=%d", (long)pid, WEXITSTATUS(status));
+		log_error("server helper pid=%ld exit=%d", (long)pid, WEXITSTATUS(status));
 }
 
 /* ---- the network process ---- */
@@ -206,7 +248,6 @@ int privsep_confine_network(const struct conf *c)
 	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, NULL);
 	static char dirs[8][4096];
 	size_t nd = 0;
-	snprintf(dirs[nd++], sizeof dirs[0], "%s/mail", c->data_dir);
 	snprintf(dirs[nd++], sizeof dirs[0], "%s/queue", c->data_dir);
 	size_t nwrite = nd;
 	/* SIGHUP reloads the certificate from the same places. */
@@ -235,10 +276,6 @@ int privsep_confine_network(const struct conf *c)
 		rules[n++] = (struct sandbox_rule){ cafile, SANDBOX_READ };
 	if (cadir && *cadir)
 		rules[n++] = (struct sandbox_rule){ cadir, SANDBOX_READ };
-#ifdef UNDER_SANITIZER
-	/* The sanitizers read /proc/self/maps and run llvm-symbolizer. */
-	rules[n++] = (struct sandbox_rule){ "/proc", SANDBOX_READ };
-	rules[n++] = (struct sandbox_rule){ "/usr", SANDBOX_READ | SANDBOX_EXEC };
-#endif
+	n = sanitizer_rules(rules, n);
 	return confine("network", rules, n);
 }

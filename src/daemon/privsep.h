@@ -35,13 +35,17 @@ int privsep_lookup_user(const struct conf *c, struct privsep_user *u);
  * wanted, -1 (logged) on failure. */
 int privsep_become(const struct privsep_user *u, const char *who);
 
-/* Forks the auth process, which becomes u; returns its pid and puts the
- * network side of the socket into *fd, or -1 (logged). The child never
- * returns. */
-pid_t privsep_start_auth(const struct conf *c, const struct privsep_user *u, int *fd);
-/* After the socket is closed: waits for the auth process (killing it
- * after a few seconds) and logs how it ended. */
-void privsep_reap_auth(pid_t pid);
+enum privsep_helper { PRIVSEP_AUTH, PRIVSEP_STORE };
+
+/* Forks a helper process, which becomes u; returns its pid and puts the
+ * network side of its socket into *fd, or -1 (logged). close_in_child
+ * (or -1) is closed in the child: an earlier helper's socket. The child
+ * never returns. */
+pid_t privsep_start(enum privsep_helper which, const struct conf *c,
+		    const struct privsep_user *u, int close_in_child, int *fd);
+/* After its socket is closed: waits for a helper (killing it after a few
+ * seconds) and logs how it ended. */
+void privsep_reap(pid_t pid);
 /* Confines the network process (sandbox = yes) to the mail and queue
  * directories (which must exist), the certificate's directories and a few
  * public system files. Landlock confines the calling thread and what it

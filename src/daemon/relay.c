@@ -23,12 +23,12 @@
 #include <openssl/rand.h>
 
 #include "daemon/accounts.h"
+#include "daemon/store_client.h"
 #include "daemon/server.h"
 #include "lib/log.h"
 #include "lib/secure.h"
 #include "net/dns.h"
 #include "queue/spool.h"
-#include "store/maildir.h"
 #include "tls/tls.h"
 
 /* Attempts in memory at once (each holds its message). */
@@ -362,42 +362,28 @@ void relay_record(struct attempt *a, size_t i, const struct smtp_client_reply *r
 /* ---- local recipients of queued mail ---- */
 
 struct local_job {
-	struct worker_job job;
 	struct rjob *rj;
-	char **maildirs;
+	char **accounts;
 	size_t n;
-	struct iovec iov[2];
 	char head[600];
-	bool ok;
-	char err[256];
 };
 
-static void local_run(struct worker_job *job)
+static void local_done(void *arg, int status, const char *text)
 {
-	struct local_job *l = (struct local_job *)job;
-	l->ok = true;
-	for (size_t i = 0; i < l->n && l->ok; i++)
-		l->ok = maildir_ensure(l->maildirs[i], l->err, sizeof l->err) == 0;
-	if (l->ok)
-		l->ok = maildir_deliver((const char *const *)l->maildirs, l->n, l->iov, 2,
-					l->err, sizeof l->err) == 0;
-}
-
-static void local_done(struct worker_job *job)
-{
-	struct local_job *l = (struct local_job *)job;
+	struct local_job *l = arg;
 	struct rjob *rj = l->rj;
 	/* Recorded even while stopping: the copies are in the Maildirs. */
 	struct smtp_client_reply rep;
-	if (l->ok)
+	bool ok = status == IPCMSG_OK;
+	if (ok)
 		reply_set(&rep, 250, "2.0.0", "delivered to mailbox");
 	else
-		reply_set(&rep, 451, "4.3.0", l->err);
+		reply_set(&rep, 451, "4.3.0", *text ? text : "the store process failed");
 	for (size_t i = 0; i < rj->n; i++)
-		relay_record(rj->att, rj->idx[i], &rep, NULL, l->ok);
+		relay_record(rj->att, rj->idx[i], &rep, NULL, ok);
 	for (size_t i = 0; i < l->n; i++)
-		free(l->maildirs[i]);
-	free(l->maildirs);
+		free(l->accounts[i]);
+	free(l->accounts);
 	free(l);
 	relay_job_done(rj);
 }
@@ -419,47 +405,46 @@ static void deliver_local(struct attempt *a, struct rjob *rj)
 	struct relay *r = a->r;
 	struct local_job *l = calloc(1, sizeof *l);
 	if (l)
-		l->maildirs = calloc(rj->n, sizeof *l->maildirs);
+		l->accounts = calloc(rj->n, sizeof *l->accounts);
 	struct smtp_client_reply gone;
 	reply_set(&gone, 550, "5.1.1", "mailbox no longer exists");
 	size_t keep = 0;
-	for (size_t i = 0; l && l->maildirs && i < rj->n; i++) {
-		char path[4096];
+	for (size_t i = 0; l && l->accounts && i < rj->n; i++) {
+		char name[320];
 		size_t k = rj->idx[i];
-		if (accounts_route(r->srv->accounts, a->env.rcpts[k].addr, path, sizeof path) !=
+		if (accounts_route(r->srv->accounts, a->env.rcpts[k].addr, name, sizeof name) !=
 		    ROUTE_LOCAL) {
 			relay_record(a, k, &gone, NULL, false);
 			continue;
 		}
 		bool dup = false;
 		for (size_t m = 0; m < l->n && !dup; m++)
-			dup = !strcmp(l->maildirs[m], path);
-		if (!dup && !(l->maildirs[l->n++] = strdup(path)))
+			dup = !strcmp(l->accounts[m], name);
+		if (!dup && !(l->accounts[l->n++] = strdup(name)))
 			l->n--;
 		rj->idx[keep++] = k;
 	}
 	rj->n = keep;
-	if (!l || !l->maildirs || l->n == 0) {
-		if (l && l->maildirs && rj->n) {
+	if (!l || !l->accounts || l->n == 0) {
+		if (l && l->accounts && rj->n) {
 			struct smtp_client_reply nomem;
 			reply_set(&nomem, 451, "4.3.0", "out of memory");
 			for (size_t i = 0; i < rj->n; i++)
 				relay_record(a, rj->idx[i], &nomem, NULL, false);
 		}
 		if (l)
-			free(l->maildirs);
+			free(l->accounts);
 		free(l);
 		relay_job_done(rj);
 		return;
 	}
 	/* RFC 5321 4.4: the final delivery adds Return-Path. */
 	int hn = snprintf(l->head, sizeof l->head, "Return-Path: <%s>\n", a->env.sender);
-	l->iov[0] = (struct iovec){ l->head, hn > 0 && (size_t)hn < sizeof l->head ? (size_t)hn : 0 };
-	l->iov[1] = (struct iovec){ a->msg, a->msg_len };
 	l->rj = rj;
-	l->job.run = local_run;
-	l->job.done = local_done;
-	worker_pool_submit(r->srv->pool, &l->job);
+	if (!store_deliver(r->srv->store, (const char *const *)l->accounts, l->n, l->head,
+			   hn > 0 && (size_t)hn < sizeof l->head ? (size_t)hn : 0, a->msg,
+			   a->msg_len, local_done, l))
+		local_done(l, IPCMSG_TEMPFAIL, "the store process is gone");
 }
 
 /* ---- planning ---- */

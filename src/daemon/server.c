@@ -1,6 +1,5 @@
 #include "daemon/server.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +14,11 @@
 #include "daemon/pop3_conn.h"
 #include "daemon/relay.h"
 #include "daemon/smtp_conn.h"
+#include "daemon/store_client.h"
 #include "daemon/throttle.h"
 #include "lib/log.h"
 #include "net/listener.h"
 #include "net/worker.h"
-#include "store/maildir.h"
 #include "tls/tls.h"
 
 /* How long in-flight sessions get to finish after SIGTERM. */
@@ -45,52 +44,13 @@ static bool is_loopback(const char *addr)
 	return !strncmp(addr, "127.", 4) || !strcmp(addr, "::1");
 }
 
-/* At start no delivery of ours is in flight, so whatever a crash left in a
- * tmp/ directory is garbage. Files younger than a minute are left alone in
- * case another program delivers into the same Maildirs. */
-static void clean_all_tmp(const struct conf *c)
-{
-	char mail[4096];
-	if (snprintf(mail, sizeof mail, "%s/mail", c->data_dir) >= (int)sizeof mail)
-		return;
-	DIR *domains = opendir(mail);
-	if (!domains)
-		return;
-	int removed = 0;
-	struct dirent *d;
-	while ((d = readdir(domains))) {
-		if (d->d_name[0] == '.')
-			continue;
-		char dpath[4096];
-		if (snprintf(dpath, sizeof dpath, "%s/%s", mail, d->d_name) >= (int)sizeof dpath)
-			continue;
-		DIR *users = opendir(dpath);
-		if (!users)
-			continue;
-		struct dirent *u;
-		while ((u = readdir(users))) {
-			if (u->d_name[0] == '.')
-				continue;
-			char upath[4096];
-			if (snprintf(upath, sizeof upath, "%s/%s", dpath, u->d_name) >= (int)sizeof upath)
-				continue;
-			int n = maildir_clean_tmp(upath, 60);
-			if (n > 0)
-				removed += n;
-		}
-		closedir(users);
-	}
-	closedir(domains);
-	if (removed)
-		log_info("server cleaned-tmp files=%d", removed);
-}
-
-static void on_auth_lost(void *arg)
+static void on_helper_lost(void *arg)
 {
 	struct server *srv = arg;
-	/* Without it no one can log in and account changes go unseen; a
-	 * supervisor (dist/facteur.service) starts both again. */
-	log_error("server stopping: the auth process is gone");
+	/* Without the auth process no one can log in, without the store
+	 * process no mail is stored; a supervisor (dist/facteur.service)
+	 * starts all three again. */
+	log_error("server stopping: a helper process is gone");
 	srv->exit_status = 1;
 	server_shutdown(srv);
 }
@@ -103,19 +63,19 @@ static void refreshed(void *arg, int status, const char *name)
 }
 
 int server_start(struct server *srv, const struct conf *c, struct event_base *base,
-		 int auth_fd)
+		 int auth_fd, int store_fd)
 {
 	memset(srv, 0, sizeof *srv);
 	srv->conf = c;
 	srv->base = base;
-	clean_all_tmp(c);
+	srv->store = store_client_new(base, store_fd, on_helper_lost, srv);
 	srv->accounts = accounts_new_directory(c);
 	if (!srv->accounts) {
 		close(auth_fd);
 		return -1;
 	}
-	srv->auth = auth_client_new(base, auth_fd, srv->accounts, on_auth_lost, srv);
-	if (!srv->auth)
+	srv->auth = auth_client_new(base, auth_fd, srv->accounts, on_helper_lost, srv);
+	if (!srv->auth || !srv->store)
 		return -1;
 	srv->pool = worker_pool_new(base, c->workers);
 	srv->throttle = throttle_new(c->auth_fail_delay_ms);
@@ -218,6 +178,7 @@ void server_free(struct server *srv)
 	if (srv->stop_timer)
 		event_free(srv->stop_timer);
 	auth_client_free(&srv->auth);
+	store_client_free(&srv->store);
 	accounts_free(&srv->accounts);
 	throttle_free(&srv->throttle);
 	tls_ctx_free(&srv->tls);

@@ -21,6 +21,7 @@ struct auth_throttle;
 struct listen_ctx;
 struct relay;
 struct auth_client;
+struct store_client;
 
 struct server {
 	const struct conf *conf;
@@ -28,6 +29,7 @@ struct server {
 	struct worker_pool *pool;
 	struct accounts *accounts; /* the directory the auth process publishes */
 	struct auth_client *auth;   /* logins are checked by the auth process */
+	struct store_client *store; /* the Maildirs are the store process's */
 	struct relay *relay;        /* the outbound queue; NULL if it could not start */
 	struct tls_ctx *tls;        /* NULL when TLS is not configured */
 	struct auth_throttle *throttle; /* failed logins per client address */
@@ -38,7 +40,7 @@ struct server {
 	size_t nconns;
 	struct ip_count *ip_counts; /* open sessions per client address */
 	bool stopping;
-	int exit_status;            /* 1 once the auth process was lost */
+	int exit_status;            /* 1 once a helper process was lost */
 	struct event *stop_timer;   /* grace period on shutdown */
 	uint32_t session_seq;
 	uint64_t messages_stored;
@@ -50,10 +52,11 @@ struct server {
 };
 
 /* Binds every configured listener and prints "<proto> <addr>:<port>" on
- * stdout for each. auth_fd is the auth process's socket (taken, closed by
- * server_free). Returns -1 (logged) if any cannot be bound. */
+ * stdout for each. auth_fd and store_fd are the helper processes' sockets
+ * (taken, closed by server_free). Returns -1 (logged) if any cannot be
+ * bound. */
 int server_start(struct server *srv, const struct conf *c, struct event_base *base,
-		 int auth_fd);
+		 int auth_fd, int store_fd);
 /* Stops accepting, asks every session to finish (in-flight transactions
  * complete or get 421), and breaks the loop once all are gone. */
 void server_shutdown(struct server *srv);

@@ -16,6 +16,7 @@
 #include "daemon/auth_client.h"
 #include "daemon/conn.h"
 #include "daemon/relay.h"
+#include "daemon/store_client.h"
 #include "daemon/trace.h"
 #include "lib/buf.h"
 #include "lib/escape.h"
@@ -23,7 +24,6 @@
 #include "net/worker.h"
 #include "proto/smtp_server.h"
 #include "queue/spool.h"
-#include "store/maildir.h"
 
 /* Replies waiting beyond this stop reading until the client catches up:
  * a client that pipelines without reading cannot grow our memory. */
@@ -46,7 +46,7 @@ struct deliver_job {
 	struct conn *c;
 	struct server *srv;
 	size_t accounted;    /* bytes of srv->data_memory this job holds */
-	char **maildirs;
+	char **accounts;     /* local recipients, each once */
 	size_t n, cap;
 	struct buf head;     /* trace headers */
 	uint8_t *body;
@@ -65,33 +65,18 @@ struct deliver_job {
 static void smtp_process(struct conn *c);
 static void drain_outputs(struct conn *c);
 
-static void deliver_run(struct worker_job *job)
+/* A transaction with a foreign recipient goes to the queue, written here
+ * on a worker; one with local recipients only goes to the store process
+ * (store_delivered). */
+static void enqueue_run(struct worker_job *job)
 {
 	struct deliver_job *d = (struct deliver_job *)job;
 	d->result = SMTP_COMMIT_OK;
-	if (d->queued) {
-		struct iovec qiov[2] = {
-			{ d->head.data, d->head.len },
-			{ d->body, d->body_len },
-		};
-		if (spool_enqueue(d->spool_dir, &d->qenv, qiov, 2, d->err, sizeof d->err) < 0)
-			d->result = (errno == ENOSPC || errno == EDQUOT) ?
-				SMTP_COMMIT_NO_SPACE : SMTP_COMMIT_TEMPFAIL;
-		return;
-	}
-	for (size_t i = 0; i < d->n; i++) {
-		if (maildir_ensure(d->maildirs[i], d->err, sizeof d->err) < 0) {
-			d->result = (errno == ENOSPC || errno == EDQUOT) ?
-				SMTP_COMMIT_NO_SPACE : SMTP_COMMIT_TEMPFAIL;
-			return;
-		}
-	}
-	struct iovec iov[2] = {
+	struct iovec qiov[2] = {
 		{ d->head.data, d->head.len },
 		{ d->body, d->body_len },
 	};
-	if (maildir_deliver((const char *const *)d->maildirs, d->n, iov, 2,
-			    d->err, sizeof d->err) < 0)
+	if (spool_enqueue(d->spool_dir, &d->qenv, qiov, 2, d->err, sizeof d->err) < 0)
 		d->result = (errno == ENOSPC || errno == EDQUOT) ?
 			SMTP_COMMIT_NO_SPACE : SMTP_COMMIT_TEMPFAIL;
 }
@@ -99,8 +84,8 @@ static void deliver_run(struct worker_job *job)
 static void deliver_free(struct deliver_job *d)
 {
 	for (size_t i = 0; i < d->n; i++)
-		free(d->maildirs[i]);
-	free(d->maildirs);
+		free(d->accounts[i]);
+	free(d->accounts);
 	buf_release(&d->head);
 	free(d->body);
 	queue_env_free(&d->qenv);
@@ -109,9 +94,8 @@ static void deliver_free(struct deliver_job *d)
 	free(d);
 }
 
-static void deliver_done(struct worker_job *job)
+static void deliver_finish(struct deliver_job *d)
 {
-	struct deliver_job *d = (struct deliver_job *)job;
 	struct conn *c = d->c;
 	if (d->result == SMTP_COMMIT_OK && d->queued) {
 		c->srv->messages_stored++;
@@ -136,24 +120,38 @@ static void deliver_done(struct worker_job *job)
 	deliver_free(d);
 }
 
-static bool add_maildir(struct deliver_job *d, const char *path)
+static void enqueue_done(struct worker_job *job)
+{
+	deliver_finish((struct deliver_job *)job);
+}
+
+static void store_delivered(void *arg, int status, const char *text)
+{
+	struct deliver_job *d = arg;
+	d->result = status == IPCMSG_OK ? SMTP_COMMIT_OK
+		  : status == IPCMSG_NOSPACE ? SMTP_COMMIT_NO_SPACE : SMTP_COMMIT_TEMPFAIL;
+	snprintf(d->err, sizeof d->err, "%s", text);
+	deliver_finish(d);
+}
+
+static bool add_account(struct deliver_job *d, const char *name)
 {
 	/* The same mailbox named twice (alias, postmaster) gets one copy. */
 	for (size_t i = 0; i < d->n; i++)
-		if (!strcmp(d->maildirs[i], path))
+		if (!strcmp(d->accounts[i], name))
 			return true;
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 8;
-		char **m = realloc(d->maildirs, cap * sizeof *m);
+		char **m = realloc(d->accounts, cap * sizeof *m);
 		if (!m)
 			return false;
-		d->maildirs = m;
+		d->accounts = m;
 		d->cap = cap;
 	}
-	char *p = strdup(path);
+	char *p = strdup(name);
 	if (!p)
 		return false;
-	d->maildirs[d->n++] = p;
+	d->accounts[d->n++] = p;
 	return true;
 }
 
@@ -164,8 +162,8 @@ static void commit_answer(struct conn *c, int result)
 	smtp_server_input(sc->core, &in);
 }
 
-/* Sorts the recipients: local accounts' Maildirs, and (when some are
- * foreign) the queue envelope with every recipient. */
+/* Sorts the recipients: local accounts, and (when some are foreign) the
+ * queue envelope with every recipient. */
 static bool plan_delivery(struct conn *c, struct smtp_commit *cm, struct deliver_job *d)
 {
 	struct accounts *a = c->srv->accounts;
@@ -176,12 +174,9 @@ static bool plan_delivery(struct conn *c, struct smtp_commit *cm, struct deliver
 		struct alias_targets t;
 		enum alias_result res = accounts_expand(a, cm->rcpts[i], &t);
 		if (res == ALIAS_OK || res == ALIAS_FOREIGN) {
-			for (size_t k = 0; ok && k < t.nlocal; k++) {
-				char path[4096];
-				ok = accounts_maildir(a, t.local[k], path, sizeof path) == 0 &&
-				     add_maildir(d, path) &&
+			for (size_t k = 0; ok && k < t.nlocal; k++)
+				ok = add_account(d, t.local[k]) &&
 				     queue_env_add_rcpt(q, t.local[k], cm->rcpts[i], true);
-			}
 			for (size_t k = 0; ok && k < t.nremote; k++, remote++)
 				ok = queue_env_add_rcpt(q, t.remote[k], cm->rcpts[i], false);
 		}
@@ -260,11 +255,21 @@ static void start_commit(struct conn *c, struct smtp_commit *cm)
 		commit_answer(c, SMTP_COMMIT_TEMPFAIL);
 		return;
 	}
-	d->job.run = deliver_run;
-	d->job.done = deliver_done;
 	sc->waiting = true;
 	conn_job_started(c);
-	worker_pool_submit(c->srv->pool, &d->job);
+	if (d->queued) {
+		d->job.run = enqueue_run;
+		d->job.done = enqueue_done;
+		worker_pool_submit(c->srv->pool, &d->job);
+	} else if (!store_deliver(c->srv->store, (const char *const *)d->accounts, d->n,
+				  d->head.data, d->head.len, d->body, d->body_len,
+				  store_delivered, d)) {
+		log_error("smtp %s store-failed id=%s error=\"no store process\"", c->id, d->id);
+		sc->waiting = false;
+		conn_job_finished(c);
+		deliver_free(d);
+		commit_answer(c, SMTP_COMMIT_TEMPFAIL);
+	}
 }
 
 static int rcpt_verdict(struct conn *c, const char *rcpt, bool authenticated)

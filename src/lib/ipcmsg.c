@@ -15,7 +15,7 @@ static int fields_for(uint8_t type)
 	case IPCMSG_REFRESH: return 0;
 	case IPCMSG_RESULT: return 1;
 	case IPCMSG_DIRECTORY: return 3;
-	case IPCMSG_DELIVER: return 2;
+	case IPCMSG_DELIVER: return 3;
 	case IPCMSG_OPEN: return 1;
 	case IPCMSG_READ: return 3;
 	case IPCMSG_DELETE: return 2;
@@ -28,7 +28,7 @@ static int fields_for(uint8_t type)
 static bool binary_field(uint8_t type, unsigned i)
 {
 	return type == IPCMSG_DIRECTORY || type == IPCMSG_RESULT ||
-	       (type == IPCMSG_DELIVER && i == 1);
+	       (type == IPCMSG_DELIVER && i > 0);
 }
 
 static void put_u32(uint8_t *p, uint32_t v)

@@ -38,7 +38,8 @@ enum ipcmsg_type {
 	IPCMSG_DIRECTORY = 5, /* auth -> net: account names (one per line),
 				  aliases text, aliases file name */
 	IPCMSG_DELIVER = 6,   /* net -> store: accounts (one per line), the
-				  message (any octets) */
+				  header lines we add, the message (both any
+				  octets; stored one after the other) */
 	IPCMSG_OPEN = 7,      /* net -> store: account; lock and list its
 				  maildrop ("octets uidl" per line). The
 				  request's id is the maildrop's handle. */
@@ -74,7 +75,7 @@ struct ipcmsg {
 	uint8_t nfields;
 	/* Decoded fields are malloc()ed, NUL-terminated copies; a NUL
 	 * inside is refused except in the fields that carry bytes
-	 * (RESULT's, DELIVER's message, DIRECTORY's); for encoding they
+	 * (RESULT's, DELIVER's header lines and message, DIRECTORY's); for encoding they
 	 * are borrowed. */
 	char *field[IPCMSG_MAX_FIELDS];
 	size_t len[IPCMSG_MAX_FIELDS];

@@ -2,9 +2,10 @@
 
 The fault shim (tests/fault) tries, at the server's first accept, to open
 and to create files chosen by the test, and writes what happened to the
-server's log: the sandbox must let the network process reach its mail
-and queue directories and nothing else, above all not the account files
-(doc/design.md, "Processes"; SECURITY.md)."""
+server's log: the sandbox must let the network process reach its queue
+and nothing else, above all not the account files nor the Maildirs,
+which only the auth and store processes touch (doc/design.md,
+"Processes"; SECURITY.md)."""
 
 import ctypes
 import ctypes.util
@@ -51,31 +52,36 @@ def start_probed(make_server, tmp_path, opens, creates, **conf):
 
 
 @needs_landlock
-def test_network_process_reaches_only_mail_and_queue(make_server, tmp_path):
+def test_network_process_reaches_only_the_queue(make_server, tmp_path):
     root = tmp_path / "srv0"
     data = root / "data"
     outside = tmp_path / "outside.txt"
     outside.write_text("readable by mode\n")
     opens = [data / "passwd", root / "facteur.conf", outside, "/etc/shadow",
              "/etc/passwd", data / "mail", data / "queue"]
-    creates = [data / "mail" / "probe.new", data / "queue" / "probe.new",
+    creates = [data / "queue" / "probe.new", data / "mail" / "probe.new",
                data / "passwd.new", data / "evil", tmp_path / "evil", "/tmp/facteur-evil"]
     srv = start_probed(make_server, tmp_path, opens, creates, sandbox="yes")
     got = probes(srv)
     assert "network sandbox landlock-abi=" in srv.log()
-    for p in opens[:5]:
+    for p in opens[:6]:
         assert got[("open", str(p))] == "EACCES", (p, got)
-    for p in opens[5:]:
+    for p in opens[6:]:
         assert got[("open", str(p))] == "OK", (p, got)
-    for p in creates[:2]:
+    for p in creates[:1]:
         assert got[("create", str(p))] == "OK", (p, got)
-    for p in creates[2:]:
+    for p in creates[1:]:
         assert got[("create", str(p))] == "EACCES", (p, got)
         assert not os.path.exists(p)
-    # And the server does its work inside those walls.
+    # And the server does its work inside those walls, the Maildirs
+    # through the store process.
     msg, _ = hardlib.make_message("inside", to="bob@localhost")
     srv.deliver(["bob@localhost"], msg)
     assert len(srv.message_files("bob@localhost")) == 1
+    c = srv.pop3()
+    c.login("bob@localhost")
+    assert c.retr(1).endswith(msg if isinstance(msg, bytes) else msg.encode())
+    c.quit()
 
 
 def test_sandbox_no_leaves_the_process_unconfined(make_server, tmp_path):

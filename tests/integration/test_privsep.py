@@ -1,6 +1,7 @@
-"""Two processes: the network process (sessions, parsers, TLS, relay) and
-the auth process, which alone reads the account files and runs crypt(3)
-(doc/design.md, "Processes"). Checked from outside, as an administrator
+"""Three processes: the network process (sessions, parsers, TLS, relay),
+the auth process, which alone reads the account files and runs crypt(3),
+and the store process, which alone touches the Maildirs (doc/design.md,
+"Processes"). Checked from outside, as an administrator
 would: the process tree, what the network process's memory holds, and
 what happens when either process dies."""
 
@@ -16,10 +17,14 @@ import pytest
 from harness import ACCOUNTS, APOP_SECRETS, HOST
 
 
-def auth_pid(srv):
-    m = re.search(r"server auth-process pid=(\d+)", srv.log())
+def helper_pid(srv, which):
+    m = re.search(rf"server {which}-process pid=(\d+)", srv.log())
     assert m, srv.log_tail()
     return int(m.group(1))
+
+
+def auth_pid(srv):
+    return helper_pid(srv, "auth")
 
 
 def proc_status(pid):
@@ -61,19 +66,23 @@ def memory_holds(pid, needles):
     return found
 
 
-def test_the_auth_process_is_a_separate_undumpable_child(server):
-    pid = auth_pid(server)
+@pytest.mark.parametrize("which", ["auth", "store"])
+def test_each_helper_is_a_separate_undumpable_child(server, which):
+    pid = helper_pid(server, which)
     st = proc_status(pid)
     assert int(st["PPid"]) == server.pid
     with open(f"/proc/{pid}/comm") as f:
-        assert f.read().strip() == "facteur-auth"
+        assert f.read().strip() == f"facteur-{which}"
     with open(f"/proc/{server.pid}/comm") as f:
-        assert f.read().strip() != "facteur-auth"
+        assert not f.read().startswith("facteur-")
     # Not dumpable: /proc/PID files of a non-dumpable process belong to root.
     assert os.stat(f"/proc/{pid}/environ").st_uid == 0
-    if "auth sandbox landlock-abi=" in server.log():
+    if f"{which} sandbox landlock-abi=" in server.log():
         assert st["NoNewPrivs"] == "1"
         assert proc_status(server.pid)["NoNewPrivs"] == "1"
+    # Each holds one socket to the network process, not the other's.
+    socks = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    assert sum(1 for t in socks if t.startswith("socket:")) == 1, socks
 
 
 def test_logins_work_and_the_hashes_stay_in_the_auth_process(server):
@@ -108,26 +117,29 @@ def test_logins_work_and_the_hashes_stay_in_the_auth_process(server):
         assert held[hashes[0]], "the scan must find the hash where it is"
 
 
-def test_killing_the_auth_process_stops_the_server_cleanly(server):
-    pid = auth_pid(server)
+@pytest.mark.parametrize("which", ["auth", "store"])
+def test_killing_a_helper_stops_the_server_cleanly(server, which):
+    pid = helper_pid(server, which)
+    other = helper_pid(server, "store" if which == "auth" else "auth")
     os.kill(pid, signal.SIGKILL)
     rc = server.proc.wait(15)
     server.proc = None
     assert rc == 1
     log = server.log()
-    assert "auth process-lost" in log and "server stopped" in log
+    assert f"{which} process-lost" in log and "server stopped" in log
     assert "killed signal=9" in log
+    assert gone(other)
 
 
-def test_killing_the_server_ends_the_auth_process(server):
-    pid = auth_pid(server)
+def test_killing_the_server_ends_the_helpers(server):
+    pids = [helper_pid(server, "auth"), helper_pid(server, "store")]
     os.kill(server.pid, signal.SIGKILL)
     server.proc.wait(10)
     server.proc = None
     deadline = time.monotonic() + 10
-    while not gone(pid) and time.monotonic() < deadline:
+    while not all(gone(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert gone(pid)
+    assert all(gone(p) for p in pids)
     # Nothing holds the ports: a new server starts on them.
     server.start(keep_ports=True)
     server.deliver("bob@localhost", b"Subject: again\r\n\r\nafter a kill\r\n")
@@ -185,7 +197,7 @@ def test_started_as_root_both_processes_become_the_user(account_template):
             c = srv.pop3_login("bob@localhost")
             assert c.stat()[0] == 1
             c.quit()
-            for pid in (srv.pid, auth_pid(srv)):
+            for pid in (srv.pid, auth_pid(srv), helper_pid(srv, "store")):
                 st = proc_status(pid)
                 assert st["Uid"].split() == [str(nobody.pw_uid)] * 4, st["Uid"]
                 assert st["Gid"].split() == [str(nobody.pw_gid)] * 4, st["Gid"]
