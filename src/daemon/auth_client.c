@@ -1,10 +1,7 @@
 #include "daemon/auth_client.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "daemon/accounts.h"
@@ -47,57 +44,12 @@ static bool load_directory(struct accounts *a, const struct ipcmsg *m)
 	return true;
 }
 
-/* ---- the first directory, read blocking at start ---- */
-
-static int read_exact(int fd, uint8_t *p, size_t n, struct timespec deadline)
-{
-	while (n) {
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long ms = (deadline.tv_sec - now.tv_sec) * 1000 +
-			  (deadline.tv_nsec - now.tv_nsec) / 1000000;
-		if (ms <= 0)
-			return -1;
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int r = poll(&pfd, 1, (int)ms);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		ssize_t got = read(fd, p, n);
-		if (got < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (got <= 0)
-			return -1;
-		p += got;
-		n -= (size_t)got;
-	}
-	return 0;
-}
-
 static bool first_directory(struct accounts *a, int fd)
 {
-	struct timespec deadline;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += FIRST_DIRECTORY_MS / 1000;
-	uint8_t head[4];
-	if (read_exact(fd, head, sizeof head, deadline) < 0)
-		return false;
-	size_t body = (size_t)head[0] << 24 | (size_t)head[1] << 16 | (size_t)head[2] << 8 | head[3];
-	if (body > IPCMSG_MAX_DIRECTORY)
-		return false;
-	uint8_t *frame = malloc(sizeof head + body);
-	if (!frame)
-		return false;
-	memcpy(frame, head, sizeof head);
 	struct ipcmsg m;
-	size_t used;
-	bool ok = read_exact(fd, frame + sizeof head, body, deadline) == 0 &&
-		  ipcmsg_decode(frame, sizeof head + body, IPCMSG_MAX_DIRECTORY, &m, &used) == 1;
-	free(frame);
-	if (!ok)
+	if (ipc_read_first(fd, IPCMSG_MAX_DIRECTORY, FIRST_DIRECTORY_MS, &m) < 0)
 		return false;
-	ok = m.type == IPCMSG_DIRECTORY && load_directory(a, &m);
+	bool ok = m.type == IPCMSG_DIRECTORY && load_directory(a, &m);
 	ipcmsg_clear(&m);
 	return ok;
 }

@@ -1,7 +1,10 @@
 #include "daemon/ipc_client.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -163,4 +166,58 @@ void ipc_client_free(struct ipc_client **icp)
 	bufferevent_free(ic->bev);
 	free(ic);
 	*icp = NULL;
+}
+
+static int read_exact(int fd, uint8_t *p, size_t n, struct timespec deadline)
+{
+	while (n) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long ms = (deadline.tv_sec - now.tv_sec) * 1000 +
+			  (deadline.tv_nsec - now.tv_nsec) / 1000000;
+		if (ms <= 0)
+			return -1;
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int r = poll(&pfd, 1, (int)ms);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		ssize_t got = read(fd, p, n);
+		if (got < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (got <= 0)
+			return -1;
+		p += got;
+		n -= (size_t)got;
+	}
+	return 0;
+}
+
+int ipc_read_first(int fd, size_t max_in, int timeout_ms, struct ipcmsg *m)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	uint8_t head[4];
+	if (read_exact(fd, head, sizeof head, deadline) < 0)
+		return -1;
+	size_t body = (size_t)head[0] << 24 | (size_t)head[1] << 16 | (size_t)head[2] << 8 | head[3];
+	if (body > max_in)
+		return -1;
+	uint8_t *frame = malloc(sizeof head + body);
+	if (!frame)
+		return -1;
+	memcpy(frame, head, sizeof head);
+	size_t used;
+	int rc = read_exact(fd, frame + sizeof head, body, deadline) == 0 &&
+			 ipcmsg_decode(frame, sizeof head + body, max_in, m, &used) == 1
+		 ? 0 : -1;
+	free(frame);
+	return rc;
 }

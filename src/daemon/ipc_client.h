@@ -42,4 +42,9 @@ void ipc_client_free(struct ipc_client **icp);
 bool ipc_client_request(struct ipc_client *ic, struct ipcmsg *m, ipc_reply_cb cb, void *arg);
 bool ipc_client_lost(const struct ipc_client *ic);
 
+/* Before ipc_client_new: reads one whole frame from the blocking start of
+ * a helper's socket (its first word: the directory, or "ready"), waiting
+ * at most timeout_ms. 0 with m filled (ipcmsg_clear it), -1 otherwise. */
+int ipc_read_first(int fd, size_t max_in, int timeout_ms, struct ipcmsg *m);
+
 #endif

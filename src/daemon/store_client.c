@@ -10,6 +10,10 @@
 #include "lib/log.h"
 #include "lib/strnum.h"
 
+/* The store process cleans every Maildir's tmp/ before it is ready; a
+ * large store on a slow disk takes a while. */
+#define READY_MS 60000
+
 struct store_client {
 	struct ipc_client *ipc;
 };
@@ -197,8 +201,22 @@ struct store_client *store_client_new(struct event_base *base, int fd,
 				      void (*on_lost)(void *arg), void *arg)
 {
 	struct store_client *sc = calloc(1, sizeof *sc);
-	if (!sc) {
+	/* "Ready" comes once the crash leftovers in tmp/ are gone: nothing
+	 * listens before. */
+	struct ipcmsg ready;
+	if (!sc || ipc_read_first(fd, IPCMSG_MAX_REQUEST, READY_MS, &ready) < 0) {
+		if (sc)
+			log_error("store: no answer from the store process");
 		close(fd);
+		free(sc);
+		return NULL;
+	}
+	bool ok = ready.type == IPCMSG_RESULT && ready.id == 0 && ready.status == IPCMSG_OK;
+	ipcmsg_clear(&ready);
+	if (!ok) {
+		log_error("store: unexpected first message from the store process");
+		close(fd);
+		free(sc);
 		return NULL;
 	}
 	/* Answers are small but for a READ chunk and a maildrop listing. */

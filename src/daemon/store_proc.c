@@ -512,6 +512,7 @@ int store_proc_main(const struct conf *c, int fd)
 		evutil_make_socket_nonblocking(fd);
 		bufferevent_setcb(s.bev, on_read, NULL, on_event, &s);
 		bufferevent_enable(s.bev, EV_READ | EV_WRITE);
+		reply_text(&s, 0, IPCMSG_OK, "ready"); /* id 0: no request has it */
 		event_base_dispatch(s.base);
 	}
 	/* Deliveries on the workers finish (they are on disk, unanswered:
