@@ -265,6 +265,13 @@ static void deleted(void *arg, int status, const char *text)
 {
 	struct conn *c = arg;
 	struct pop3_conn *pc = c->proto;
+	if (status == STORE_LOST) {
+		/* Deleted or not, nobody knows: neither +OK nor -ERR. */
+		log_error("pop3 %s update-lost: closing without a reply", c->id);
+		if (conn_job_finished(c))
+			conn_abort(c);
+		return;
+	}
 	if (status != IPCMSG_OK)
 		log_error("pop3 %s update-failed error=\"%s\"", c->id, text);
 	else

@@ -377,6 +377,8 @@ static void local_done(void *arg, int status, const char *text)
 	bool ok = status == IPCMSG_OK;
 	if (ok)
 		reply_set(&rep, 250, "2.0.0", "delivered to mailbox");
+	else if (status == STORE_LOST) /* maybe stored: a retry may duplicate */
+		reply_set(&rep, 451, "4.3.0", "the store process went away");
 	else
 		reply_set(&rep, 451, "4.3.0", *text ? text : "the store process failed");
 	for (size_t i = 0; i < rj->n; i++)

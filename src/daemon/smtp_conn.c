@@ -128,6 +128,16 @@ static void enqueue_done(struct worker_job *job)
 static void store_delivered(void *arg, int status, const char *text)
 {
 	struct deliver_job *d = arg;
+	if (status == STORE_LOST) {
+		/* Stored or not, nobody knows: no 250 and no 451 either. The
+		 * client retries, as after a crash (RFC 5321 6.1). */
+		struct conn *c = d->c;
+		log_error("smtp %s store-lost id=%s: closing without a reply", c->id, d->id);
+		if (conn_job_finished(c))
+			conn_abort(c);
+		deliver_free(d);
+		return;
+	}
 	d->result = status == IPCMSG_OK ? SMTP_COMMIT_OK
 		  : status == IPCMSG_NOSPACE ? SMTP_COMMIT_NO_SPACE : SMTP_COMMIT_TEMPFAIL;
 	snprintf(d->err, sizeof d->err, "%s", text);

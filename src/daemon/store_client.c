@@ -77,7 +77,7 @@ static void give_listing(const struct call *k, const struct ipcmsg *r)
 static void answered(void *arg, const struct ipcmsg *r)
 {
 	struct call *k = arg;
-	int status = r ? r->status : IPCMSG_TEMPFAIL;
+	int status = r ? r->status : STORE_LOST;
 	const char *text = r ? text_of(r) : "the store process is gone";
 	switch (k->type) {
 	case IPCMSG_DELIVER:

@@ -1,7 +1,10 @@
 /* store_client: the network process's requests to the store process,
  * which alone touches the Maildirs (daemon/store_proc.h). Each callback
- * runs once, on the loop thread; status is enum ipcmsg_status, and
- * IPCMSG_TEMPFAIL when the store process is gone. */
+ * runs once, on the loop thread; status is enum ipcmsg_status, or
+ * STORE_LOST when the store process went away before answering: then
+ * nobody knows whether a delivery or deletion happened, and the session
+ * must not claim either (it closes without a reply, as after a crash;
+ * RFC 5321 6.1). */
 #ifndef FACTEUR_DAEMON_STORE_CLIENT_H
 #define FACTEUR_DAEMON_STORE_CLIENT_H
 
@@ -13,6 +16,8 @@
 
 struct event_base;
 struct store_client;
+
+#define STORE_LOST (-1)
 
 /* text: the reason of a failure (for the log), "" on success. */
 typedef void (*store_done_cb)(void *arg, int status, const char *text);

@@ -447,6 +447,17 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
 	struct store *s = arg;
+	if (s->in_flight) {
+		/* A stopping server waits for every answer before it closes
+		 * the socket: requests still here mean the network process
+		 * died. Their answers can never reach a client, so finishing
+		 * a delivery would only make a duplicate when the client
+		 * sends it again; stop where they are, as the crash did
+		 * (tmp/ leftovers go at the next start). */
+		log_error("store: the network process is gone with %zu requests in flight; "
+			  "abandoning them", s->in_flight);
+		_exit(1);
+	}
 	if (!(what & BEV_EVENT_EOF)) {
 		log_error("store socket error");
 		s->status = 1;
