@@ -11,6 +11,7 @@
 #include "lib/ipcmsg.h"
 #include "auth/verify.h"
 #include "daemon/accounts.h"
+#include "daemon/ipc_io.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/secure.h"
@@ -58,21 +59,17 @@ static void reply(struct authd *d, uint32_t id, int status, const char *name)
 			     .nfields = 1 };
 	m.field[0] = (char *)(name ? name : "");
 	m.len[0] = strlen(m.field[0]);
-	struct buf frame;
-	buf_init(&frame, 0);
-	if (!ipcmsg_encode(&frame, &m) || bufferevent_write(d->bev, frame.data, frame.len) < 0) {
+	if (!ipc_send(d->bev, &m)) {
 		log_error("auth cannot answer: out of memory");
 		d->status = 1;
 		event_base_loopbreak(d->base);
 	}
-	buf_release(&frame);
 }
 
 static void publish(struct authd *d)
 {
-	struct buf names, frame;
+	struct buf names;
 	buf_init(&names, 0);
-	buf_init(&frame, 0);
 	struct ipcmsg m = { .type = IPCMSG_DIRECTORY, .nfields = 3 };
 	const char *aliases, *aliases_name;
 	size_t aliases_len;
@@ -84,8 +81,7 @@ static void publish(struct authd *d)
 		m.len[1] = aliases_len;
 		m.field[2] = (char *)aliases_name;
 		m.len[2] = strlen(aliases_name);
-		ok = ipcmsg_encode(&frame, &m) &&
-		     bufferevent_write(d->bev, frame.data, frame.len) == 0;
+		ok = ipc_send(d->bev, &m);
 	}
 	if (!ok) {
 		log_error("auth cannot publish the directory: out of memory");
@@ -93,7 +89,6 @@ static void publish(struct authd *d)
 		event_base_loopbreak(d->base);
 	}
 	buf_release(&names);
-	buf_release(&frame);
 }
 
 static void check_run(struct worker_job *job)
@@ -165,15 +160,11 @@ static void on_read(struct bufferevent *bev, void *arg)
 	struct authd *d = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	while (d->in_flight < MAX_IN_FLIGHT) {
-		size_t n = evbuffer_get_length(in);
-		size_t want = n < 4 + IPCMSG_MAX_REQUEST ? n : 4 + IPCMSG_MAX_REQUEST;
-		const uint8_t *p = want ? evbuffer_pullup(in, (ev_ssize_t)want) : NULL;
 		struct ipcmsg m;
-		size_t used = 0;
-		int r = p ? ipcmsg_decode(p, want, IPCMSG_MAX_REQUEST, &m, &used) : 0;
+		int r = ipc_next(in, IPCMSG_MAX_REQUEST, &m);
 		if (r == 0)
 			return;
-		if (r < 0 || m.type == IPCMSG_RESULT || m.type == IPCMSG_DIRECTORY) {
+		if (r < 0 || m.type < IPCMSG_PASS || m.type > IPCMSG_REFRESH) {
 			/* The network process is either broken or taken over:
 			 * answer nothing more. */
 			log_error("auth bad-request from the network process; stopping");
@@ -183,7 +174,6 @@ static void on_read(struct bufferevent *bev, void *arg)
 			event_base_loopbreak(d->base);
 			return;
 		}
-		evbuffer_drain(in, used);
 		if (m.type == IPCMSG_REFRESH) {
 			if (accounts_check(d->accounts))
 				publish(d);

@@ -11,7 +11,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "lib/buf.h"
+#include "daemon/ipc_io.h"
 #include "lib/log.h"
 
 struct ipc_req {
@@ -60,14 +60,8 @@ bool ipc_client_request(struct ipc_client *ic, struct ipcmsg *m, ipc_reply_cb cb
 	if (ic->lost)
 		return false;
 	struct ipc_req *r = calloc(1, sizeof *r);
-	struct buf frame;
-	buf_init(&frame, 0);
 	m->id = r ? ++ic->next_id : 0;
-	bool ok = r && ipcmsg_encode(&frame, m) &&
-		  bufferevent_write(ic->bev, frame.data, frame.len) == 0;
-	/* A password may have passed through it. */
-	buf_release_secure(&frame);
-	if (!ok) {
+	if (!r || !ipc_send(ic->bev, m)) {
 		free(r);
 		return false;
 	}
@@ -98,24 +92,15 @@ static void on_read(struct bufferevent *bev, void *arg)
 	struct ipc_client *ic = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	while (!ic->lost) {
-		uint8_t head[4];
-		if (evbuffer_copyout(in, head, sizeof head) < (ev_ssize_t)sizeof head)
-			return;
-		size_t body = (size_t)head[0] << 24 | (size_t)head[1] << 16 |
-			      (size_t)head[2] << 8 | head[3];
-		size_t n = evbuffer_get_length(in);
-		if (body <= ic->cfg.max_in && n < sizeof head + body)
-			return; /* wait for the whole frame before copying it */
-		size_t want = body <= ic->cfg.max_in ? sizeof head + body : n;
-		const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)want);
 		struct ipcmsg m;
-		size_t used = 0;
-		if (!p || ipcmsg_decode(p, want, ic->cfg.max_in, &m, &used) != 1) {
+		int r = ipc_next(in, ic->cfg.max_in, &m);
+		if (r == 0)
+			return;
+		if (r < 0) {
 			log_error("%s bad-message", ic->cfg.name);
 			lose(ic, false);
 			return;
 		}
-		evbuffer_drain(in, used);
 		bool ok = m.type == IPCMSG_RESULT
 			? answer(ic, &m)
 			: ic->cfg.on_message && ic->cfg.on_message(ic->cfg.arg, &m);

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "auth/account.h"
+#include "daemon/ipc_io.h"
 #include "lib/buf.h"
 #include "lib/ipcmsg.h"
 #include "lib/log.h"
@@ -80,14 +81,11 @@ static void reply(struct store *s, uint32_t id, int status, const void *data, si
 			    .nfields = 1 };
 	m.field[0] = (char *)(len ? data : "");
 	m.len[0] = len;
-	struct buf frame;
-	buf_init(&frame, 0);
-	if (!ipcmsg_encode(&frame, &m) || bufferevent_write(s->bev, frame.data, frame.len) < 0) {
+	if (!ipc_send(s->bev, &m)) {
 		log_error("store cannot answer: out of memory");
 		s->status = 1;
 		event_base_loopbreak(s->base);
 	}
-	buf_release(&frame);
 }
 
 static void reply_text(struct store *s, uint32_t id, int status, const char *text)
@@ -411,20 +409,11 @@ static void on_read(struct bufferevent *bev, void *arg)
 	struct store *s = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	while (s->in_flight < MAX_IN_FLIGHT) {
-		uint8_t head[4];
-		if (evbuffer_copyout(in, head, sizeof head) < (ev_ssize_t)sizeof head)
-			return;
-		size_t body = (size_t)head[0] << 24 | (size_t)head[1] << 16 |
-			      (size_t)head[2] << 8 | head[3];
-		size_t n = evbuffer_get_length(in);
-		if (body <= s->max_in && n < sizeof head + body)
-			return; /* wait for the whole frame before copying it */
-		size_t want = body <= s->max_in ? sizeof head + body : n;
-		const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)want);
 		struct ipcmsg m;
-		size_t used = 0;
-		int r = p ? ipcmsg_decode(p, want, s->max_in, &m, &used) : -1;
-		if (r <= 0 || m.type < IPCMSG_DELIVER || m.type > IPCMSG_CLOSE) {
+		int r = ipc_next(in, s->max_in, &m);
+		if (r == 0)
+			return;
+		if (r < 0 || m.type < IPCMSG_DELIVER || m.type > IPCMSG_CLOSE) {
 			/* Not the protocol: the network process is broken or
 			 * taken over. Answer nothing more. */
 			log_error("store bad-request from the network process; stopping");
@@ -434,7 +423,6 @@ static void on_read(struct bufferevent *bev, void *arg)
 			event_base_loopbreak(s->base);
 			return;
 		}
-		evbuffer_drain(in, used);
 		if (m.type == IPCMSG_CLOSE)
 			close_drop(s, &m);
 		else
