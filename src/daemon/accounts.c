@@ -215,16 +215,6 @@ size_t accounts_count(const struct accounts *a)
 	return a->users.n;
 }
 
-int accounts_maildir(const struct accounts *a, const char *name, char *out, size_t outsz)
-{
-	const char *at = strrchr(name, '@');
-	if (!at)
-		return -1;
-	int n = snprintf(out, outsz, "%s/mail/%s/%.*s", a->conf->data_dir, at + 1,
-			 (int)(at - name), name);
-	return (n < 0 || (size_t)n >= outsz) ? -1 : 0;
-}
-
 static bool is_local_domain(const struct accounts *a, const char *domain)
 {
 	return conf_is_local_domain(a->conf, domain) || passwd_has_domain(&a->users, domain);
@@ -296,26 +286,21 @@ static char *dup_or_null(const char *s)
 }
 
 bool accounts_login(struct accounts *a, const char *login, char **name,
-		    char **hash, char **apop_secret, char **maildir)
+		    char **hash, char **apop_secret)
 {
-	*name = *hash = *apop_secret = *maildir = NULL;
+	*name = *hash = *apop_secret = NULL;
 	const struct passwd_entry *e = passwd_resolve_login(&a->users, login);
 	if (!e)
 		return false;
 	const struct passwd_entry *s = passwd_find(&a->apop, e->name);
-	char path[4096];
-	if (accounts_maildir(a, e->name, path, sizeof path) < 0)
-		return false;
 	*name = strdup(e->name);
 	*hash = strdup(e->value);
 	*apop_secret = dup_or_null(s ? s->value : NULL);
-	*maildir = strdup(path);
-	if (!*name || !*hash || !*maildir || (s && !*apop_secret)) {
+	if (!*name || !*hash || (s && !*apop_secret)) {
 		free(*name);
 		free(*hash);
 		free(*apop_secret);
-		free(*maildir);
-		*name = *hash = *apop_secret = *maildir = NULL;
+		*name = *hash = *apop_secret = NULL;
 		return false;
 	}
 	return true;

@@ -56,12 +56,13 @@ enum route_result accounts_route(struct accounts *a, const char *rcpt,
 				 char *account, size_t account_sz);
 
 /* For a login name (full address, or bare local part when unambiguous):
- * copies the canonical name, the password hash and the APOP secret (either
- * may come back NULL) and the maildir path. Returns false when the login
- * is unknown (the out-pointers are then NULL). Copies are malloc()ed and
- * owned by the caller; the secret must be wiped before free(). */
+ * copies the canonical name, the password hash and the APOP secret (may
+ * come back NULL). Returns false when the login is unknown (the
+ * out-pointers are then NULL). Copies are malloc()ed and owned by the
+ * caller; the secret must be wiped before free(). Auth process only: a
+ * directory view has no hashes. */
 bool accounts_login(struct accounts *a, const char *login, char **name,
-		    char **hash, char **apop_secret, char **maildir);
+		    char **hash, char **apop_secret);
 
 /* Expands a forward-path through the aliases file (re-read with the
  * account files) into local accounts and remote addresses; see
@@ -69,8 +70,5 @@ bool accounts_login(struct accounts *a, const char *login, char **name,
  * The caller frees out (alias_targets_free) whatever the result. */
 enum alias_result accounts_expand(struct accounts *a, const char *rcpt,
 				  struct alias_targets *out);
-
-/* The Maildir of a canonical account name "local@domain". */
-int accounts_maildir(const struct accounts *a, const char *name, char *out, size_t outsz);
 
 #endif

@@ -40,7 +40,7 @@ struct check_job {
 	struct authd *d;
 	uint32_t id;
 	bool apop;
-	char *name, *hash, *secret, *maildir; /* accounts_login's copies */
+	char *name, *hash, *secret; /* accounts_login's copies */
 	char *login, *password, *timestamp, *digest; /* the request's */
 	bool ok;
 };
@@ -107,7 +107,6 @@ static void check_free(struct check_job *j)
 	free(j->name);
 	free(j->hash);
 	wipe_free(j->secret);
-	free(j->maildir);
 	free(j->login);
 	wipe_free(j->password);
 	free(j->timestamp);
@@ -147,7 +146,7 @@ static void start_check(struct authd *d, struct ipcmsg *m)
 	for (unsigned i = 0; i < IPCMSG_MAX_FIELDS; i++)
 		m->field[i] = NULL;
 	accounts_refresh(d->accounts, time(NULL));
-	accounts_login(d->accounts, j->login, &j->name, &j->hash, &j->secret, &j->maildir);
+	accounts_login(d->accounts, j->login, &j->name, &j->hash, &j->secret);
 	j->job.run = check_run;
 	j->job.done = check_done;
 	if (++d->in_flight == MAX_IN_FLIGHT)
