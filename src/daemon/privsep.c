@@ -70,17 +70,36 @@ int privsep_become(const struct privsep_user *u, const char *who)
 	return 0;
 }
 
-/* The directory holding path, and the one holding what it points to
- * (a certbot "live" link leads to "archive"). */
-static size_t add_parent_dirs(const char *path, char dirs[][4096], size_t n, size_t max)
+/* Is path dir itself or inside it? */
+static bool inside(const char *path, const char *dir)
 {
-	char tmp[4096], real[4096];
-	if (!path || !*path || n + 2 > max)
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	return !strncmp(path, dir, n) && (path[n] == '\0' || path[n] == '/' || n == 1);
+}
+
+/* What reading file needs: the directory holding it, and the one holding
+ * what it points to (a certbot "live" link leads to "archive"), so that
+ * a renewed certificate is seen on SIGHUP. A directory that holds the
+ * data directory (the account files) is never opened up that way: the
+ * file alone is then allowed. */
+static size_t add_readable(const char *file, const char *data_dir, char paths[][4096],
+			   size_t n, size_t max)
+{
+	char tmp[4096], real[4096], data_real[4096];
+	if (!file || !*file || n + 2 > max)
 		return n;
-	if (snprintf(tmp, sizeof tmp, "%s", path) < (int)sizeof tmp)
-		snprintf(dirs[n++], sizeof dirs[0], "%s", dirname(tmp));
-	if (realpath(path, real) && snprintf(tmp, sizeof tmp, "%s", real) < (int)sizeof tmp)
-		snprintf(dirs[n++], sizeof dirs[0], "%s", dirname(tmp));
+	const char *data = realpath(data_dir, data_real) ? data_real : data_dir;
+	const char *names[2] = { file, realpath(file, real) ? real : NULL };
+	for (size_t i = 0; i < 2; i++) {
+		if (!names[i] || snprintf(tmp, sizeof tmp, "%s", names[i]) >= (int)sizeof tmp)
+			continue;
+		const char *dir = dirname(tmp);
+		char dir_real[4096];
+		const char *d = realpath(dir, dir_real) ? dir_real : dir;
+		snprintf(paths[n++], sizeof paths[0], "%s", inside(data, d) ? names[i] : dir);
+	}
 	return n;
 }
 
@@ -252,8 +271,8 @@ int privsep_confine_network(const struct conf *c)
 	size_t nwrite = nd;
 	/* SIGHUP reloads the certificate from the same places. */
 	if (c->tls_cert && *c->tls_cert) {
-		nd = add_parent_dirs(c->tls_cert, dirs, nd, 8);
-		nd = add_parent_dirs(c->tls_key, dirs, nd, 8);
+		nd = add_readable(c->tls_cert, c->data_dir, dirs, nd, 8);
+		nd = add_readable(c->tls_key, c->data_dir, dirs, nd, 8);
 	}
 	struct sandbox_rule rules[24];
 	size_t n = 0;

@@ -94,3 +94,18 @@ def test_sandbox_no_leaves_the_process_unconfined(make_server, tmp_path):
     assert got[("open", str(data / "passwd"))] == "OK", got
     assert got[("create", str(data / "evil"))] == "OK", got
     assert "network sandbox" not in srv.log()
+
+
+@needs_landlock
+def test_a_certificate_kept_in_the_data_directory_opens_only_itself(make_server, tmp_path):
+    """tls_cert and tls_key straight in data_dir: reading them must not
+    open up the directory that holds the account files."""
+    data = tmp_path / "srv0" / "data"
+    srv = start_probed(make_server, tmp_path,
+                       [data / "passwd", data / "cert.pem", data / "key.pem"], [],
+                       sandbox="yes", tls_cert=str(data / "cert.pem"),
+                       tls_key=str(data / "key.pem"))
+    got = probes(srv)
+    assert got[("open", str(data / "passwd"))] == "EACCES", got
+    assert got[("open", str(data / "cert.pem"))] == "OK", got
+    assert got[("open", str(data / "key.pem"))] == "OK", got
