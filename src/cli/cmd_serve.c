@@ -28,7 +28,9 @@ static const char serve_usage[] =
 	"usage: facteur serve [-c FILE]\n"
 	"  -c FILE   configuration file (default: the quick-start defaults:\n"
 	"            SMTP 127.0.0.1:2525, POP3 127.0.0.1:1100, data in\n"
-	"            $FACTEUR_HOME or ./facteur-data)\n";
+	"            $FACTEUR_HOME or ./facteur-data)\n"
+	"Runs as three processes: this one (sessions, TLS, relay), facteur-auth\n"
+	"(the account files) and facteur-store (the Maildirs); see facteur(8).\n";
 
 static int mkdir_p(const char *path)
 {
