@@ -33,6 +33,7 @@ struct authd {
 	struct event *timer;
 	size_t in_flight;
 	int status;                 /* exit status */
+	bool stopping;              /* the loop is over: no new request */
 };
 
 struct check_job {
@@ -122,7 +123,7 @@ static void check_done(struct worker_job *job)
 	struct authd *d = j->d;
 	reply(d, j->id, j->ok ? IPCMSG_OK : IPCMSG_BAD, j->ok ? j->name : NULL);
 	check_free(j);
-	if (d->in_flight-- == MAX_IN_FLIGHT) {
+	if (d->in_flight-- == MAX_IN_FLIGHT && !d->stopping) {
 		bufferevent_enable(d->bev, EV_READ);
 		on_read(d->bev, d); /* requests may wait in the buffer */
 	}
@@ -225,6 +226,7 @@ int authd_main(const struct conf *c, int fd)
 		publish(&d);
 		event_base_dispatch(d.base);
 	}
+	d.stopping = true;
 	/* Jobs still on the workers finish; their answers go nowhere. */
 	worker_pool_free(&d.pool);
 	if (d.timer)

@@ -48,6 +48,7 @@ struct store {
 	size_t in_flight;
 	size_t max_in;
 	int status;
+	bool stopping;             /* the loop is over: no new request */
 };
 
 struct store_job {
@@ -259,7 +260,7 @@ static void job_done(struct worker_job *job)
 		drop_release(s, j->drop);
 	}
 	job_free(j);
-	if (s->in_flight-- == MAX_IN_FLIGHT) {
+	if (s->in_flight-- == MAX_IN_FLIGHT && !s->stopping) {
 		bufferevent_enable(s->bev, EV_READ);
 		on_read(s->bev, s); /* requests may wait in the buffer */
 	}
@@ -318,7 +319,9 @@ static bool prepare(struct store *s, struct store_job *j)
 		return j->nroots > 0;
 	}
 	case IPCMSG_OPEN:
-		if (!(j->roots = calloc(1, sizeof *j->roots)) || !(j->roots[0] = root_of(s, m->field[0])))
+		/* The request id becomes the handle: it must name one maildrop. */
+		if (drop_find(s, m->id) || !(j->roots = calloc(1, sizeof *j->roots)) ||
+		    !(j->roots[0] = root_of(s, m->field[0])))
 			return false;
 		j->nroots = 1;
 		return true;
@@ -326,7 +329,8 @@ static bool prepare(struct store *s, struct store_job *j)
 		if (!parse_u64(m->field[0], UINT32_MAX, &handle) ||
 		    !(j->drop = drop_find(s, (uint32_t)handle)) ||
 		    !parse_u64(m->field[1], SIZE_MAX, &j->index) || j->index >= j->drop->n ||
-		    !parse_u64(m->field[2], INT64_MAX, &j->offset)) {
+		    /* pread needs offset + a chunk to fit an off_t */
+		    !parse_u64(m->field[2], INT64_MAX - IPCMSG_READ_CHUNK, &j->offset)) {
 			j->drop = NULL;
 			return false;
 		}
@@ -347,13 +351,13 @@ static bool prepare(struct store *s, struct store_job *j)
 		for (char *t = strtok_r(m->field[1], " ", &save); t; t = strtok_r(NULL, " ", &save)) {
 			uint64_t k;
 			bool dup = false;
-			if (!parse_u64(t, SIZE_MAX, &k) || k >= d->n || j->nidx == d->n) {
+			if (!parse_u64(t, SIZE_MAX, &k) || k >= d->n) {
 				j->drop = NULL;
 				return false;
 			}
 			for (size_t i = 0; i < j->nidx && !dup; i++)
 				dup = j->idx[i] == k;
-			if (!dup)
+			if (!dup) /* at most n distinct numbers below n */
 				j->idx[j->nidx++] = (size_t)k;
 		}
 		d->refs++;
@@ -514,6 +518,7 @@ int store_proc_main(const struct conf *c, int fd)
 		reply_text(&s, 0, IPCMSG_OK, "ready"); /* id 0: no request has it */
 		event_base_dispatch(s.base);
 	}
+	s.stopping = true;
 	/* Deliveries on the workers finish (they are on disk, unanswered:
 	 * the client got no 250 and will send again, RFC 5321 6.1). */
 	worker_pool_free(&s.pool);
