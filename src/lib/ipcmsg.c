@@ -9,19 +9,21 @@
  * not a request. */
 static int fields_for(uint8_t type)
 {
-	switch (type) {
-	case IPCMSG_PASS: return 2;
-	case IPCMSG_APOP: return 3;
-	case IPCMSG_REFRESH: return 0;
-	case IPCMSG_RESULT: return 1;
-	case IPCMSG_DIRECTORY: return 3;
-	case IPCMSG_DELIVER: return 3;
-	case IPCMSG_OPEN: return 1;
-	case IPCMSG_READ: return 3;
-	case IPCMSG_DELETE: return 2;
-	case IPCMSG_CLOSE: return 1;
-	default: return -1;
-	}
+	/* Indexed by type; -1: no such type. */
+	static const signed char count[] = {
+		[0] = -1,
+		[IPCMSG_PASS] = 2,
+		[IPCMSG_APOP] = 3,
+		[IPCMSG_REFRESH] = 0,
+		[IPCMSG_RESULT] = 1,
+		[IPCMSG_DIRECTORY] = 3,
+		[IPCMSG_DELIVER] = 3,
+		[IPCMSG_OPEN] = 1,
+		[IPCMSG_READ] = 3,
+		[IPCMSG_DELETE] = 2,
+		[IPCMSG_CLOSE] = 1,
+	};
+	return type < sizeof count ? count[type] : -1;
 }
 
 /* Fields that carry bytes rather than text. */
