@@ -87,7 +87,8 @@ struct conf {
 	bool vrfy;                   /* vrfy = yes|no; no */
 	unsigned auth_fail_delay_ms; /* auth_fail_delay (milliseconds 0..60000, "ms" suffix
 	                              * allowed); 1000 */
-	unsigned workers;            /* workers: disk worker threads, 1..256; 4 */
+	unsigned workers;            /* workers: disk/crypt worker threads in each
+	                              * process, 1..256; 4 */
 	int log_level;               /* log_level = error|warn|info|debug (enum log_level); info */
 	unsigned transcript_mask;    /* transcript = none|all|smtp, pop3, submission, smtps,
 	                              * pop3s: log whole sessions (C:/S: lines, secrets
