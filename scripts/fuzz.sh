@@ -23,8 +23,8 @@ seed() { # target, then files to turn into seeds
 seed fuzz_smtp_server tests/transcripts/smtp/*.txt
 seed fuzz_pop3_server tests/transcripts/pop3/*.txt
 
-# authmsg frames (src/auth/authmsg.h) behind a byte choosing the limit
-# (even: a request's, odd: the directory's). Fields are ASCII.
+# ipcmsg frames (src/lib/ipcmsg.h) behind a byte choosing the limit
+# (even: a login request's, odd: the network process's). Fields are ASCII.
 u8() { printf '%b' "$(printf '\\0%03o' "$1")"; }
 be32() { u8 $(($1 >> 24 & 255)); u8 $(($1 >> 16 & 255)); u8 $(($1 >> 8 & 255)); u8 $(($1 & 255)); }
 frame() { # type id status field...
@@ -35,7 +35,7 @@ frame() { # type id status field...
 	be32 $body; u8 "$ty"; be32 "$id"; u8 "$st"; u8 $#
 	for f in "$@"; do be32 ${#f}; printf '%s' "$f"; done
 }
-A=$B/corpus-fuzz_authmsg
+A=$B/corpus-fuzz_ipcmsg
 mkdir -p "$A"
 { u8 0; frame 1 1 0 alice@localhost secret; } > "$A/pass.seed"
 { u8 0; frame 2 2 0 alice@localhost '<1896.697170952@dbc.mtview.ca.us>' \
@@ -46,11 +46,22 @@ mkdir -p "$A"
 bob@example.test
 ' 'postmaster: alice@localhost
 ' /etc/facteur/aliases; } > "$A/directory.seed"
+{ u8 1; frame 6 7 0 'bob@localhost
+carol@localhost
+' 'Return-Path: <a@example.test>
+' 'Subject: hi
+
+body
+'; } > "$A/deliver.seed"
+{ u8 1; frame 7 8 0 bob@localhost; frame 8 9 0 8 0 0; frame 9 10 0 8 '0 2 5';
+  frame 10 11 0 8; } > "$A/maildrop.seed"
+{ u8 1; frame 4 8 0 '120 1795881473.M343536P5748Q0.vm
+' ; frame 4 9 3 ''; frame 4 10 4 'disk full'; } > "$A/store-answers.seed"
 
 failed=0
 for t in fuzz_smtp_server fuzz_smtp_addr fuzz_pop3_server fuzz_pop3_body fuzz_base64 \
 	 fuzz_sasl fuzz_conf fuzz_passwd fuzz_probe_reply fuzz_smtp_client fuzz_envelope fuzz_aliases fuzz_dns \
-	 fuzz_authmsg; do
+	 fuzz_ipcmsg; do
 	mkdir -p "$B/corpus-$t"
 	dict=""
 	case $t in
