@@ -199,7 +199,8 @@ static void chunk_read(void *arg, int status, const uint8_t *data, size_t len)
 		j->offset += len;
 		ok = pop3_body_encode(&j->enc, data, len, &j->out);
 	}
-	bool complete = ok && (len == 0 || j->enc.done);
+	/* The store fills a chunk unless the message ends in it. */
+	bool complete = ok && (len < IPCMSG_READ_CHUNK || j->enc.done);
 	if (complete)
 		ok = pop3_body_finish(&j->enc, &j->out);
 	if (!ok) {

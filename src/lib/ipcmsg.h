@@ -44,8 +44,8 @@ enum ipcmsg_type {
 				  maildrop ("octets uidl" per line). The
 				  request's id is the maildrop's handle. */
 	IPCMSG_READ = 8,      /* net -> store: handle, message number (from
-				  0), offset: up to IPCMSG_READ_CHUNK bytes;
-				  none at the end */
+				  0), offset: IPCMSG_READ_CHUNK bytes, fewer
+				  only where the message ends */
 	IPCMSG_DELETE = 9,    /* net -> store: handle, numbers (space-separated) */
 	IPCMSG_CLOSE = 10,    /* net -> store: handle; unlocks the maildrop */
 };
