@@ -27,6 +27,14 @@
  * client has taken most of them, so pipelined RETRs cannot pile up. */
 #define POP3_OUTPUT_HIGH (256 * 1024)
 
+struct prefetch {
+	bool active;              /* asked for, and still wanted */
+	bool done;                /* its answer is in data */
+	size_t msg;
+	int status;
+	struct buf data;
+};
+
 struct pop3_conn {
 	struct pop3_server *core;
 	struct pop3_server_cfg cfg;
@@ -34,7 +42,8 @@ struct pop3_conn {
 	bool waiting;             /* a worker job or delay is pending */
 	bool sent_pending;        /* RETR output queued, SENT not yet given */
 	struct send_job *retr;    /* the message being streamed */
-	bool retr_busy;           /* its next chunk is on a worker */
+	bool retr_busy;           /* its next chunk is being read */
+	struct prefetch pf;       /* the next message's first chunk */
 	uint32_t drop;            /* the store process's handle of the maildrop */
 	bool have_drop;           /* logged in and not yet released */
 	char *user;
@@ -180,19 +189,31 @@ static void send_next_chunk(struct conn *c)
 		chunk_read(c, IPCMSG_TEMPFAIL, NULL, 0);
 }
 
-static void chunk_read(void *arg, int status, const uint8_t *data, size_t len)
+static void prefetched(void *arg, int status, const uint8_t *data, size_t len);
+
+/* Clients fetch messages in order, each RETR waiting for the one before:
+ * the first chunk of the next message is asked for while this one goes
+ * out, so the store's round trip overlaps the client's. */
+static void prefetch_next(struct conn *c, size_t after)
 {
-	struct conn *c = arg;
+	struct pop3_conn *pc = c->proto;
+	if (pc->pf.active || after + 1 >= pc->nmsgs || !pc->have_drop)
+		return;
+	pc->pf = (struct prefetch){ .active = true, .msg = after + 1, .data = pc->pf.data };
+	buf_clear(&pc->pf.data);
+	conn_job_started(c);
+	if (!store_read(c->srv->store, pc->drop, pc->pf.msg, 0, prefetched, c)) {
+		conn_job_finished(c);
+		pc->pf.active = false;
+	}
+}
+
+/* A chunk for the message being sent: encode it, queue it, ask for the
+ * next one or finish. */
+static void take_chunk(struct conn *c, int status, const uint8_t *data, size_t len)
+{
 	struct pop3_conn *pc = c->proto;
 	struct send_job *j = pc->retr;
-	pc->retr_busy = false;
-	if (!conn_job_finished(c)) {
-		/* The session is gone (its memory lives until the next loop
-		 * turn); it could not free the job while a read was out. */
-		pc->retr = NULL;
-		send_free(j);
-		return;
-	}
 	buf_clear(&j->out);
 	bool ok = status == IPCMSG_OK;
 	if (ok && len) {
@@ -206,7 +227,8 @@ static void chunk_read(void *arg, int status, const uint8_t *data, size_t len)
 	if (!ok) {
 		/* "+OK" already went out: the only honest move left is to
 		 * drop the session rather than send a wrong message. */
-		log_error("pop3 %s retr-failed message=%zu", c->id, j->msg + 1);
+		log_error("pop3 %s retr-failed message=%zu status=%d len=%zu", c->id, j->msg + 1,
+			  status, len);
 		pc->retr = NULL;
 		send_free(j);
 		conn_abort(c);
@@ -215,16 +237,54 @@ static void chunk_read(void *arg, int status, const uint8_t *data, size_t len)
 	conn_write(c, j->out.data, j->out.len);
 	conn_progress(c, c->srv->conf->pop3_timeout);
 	if (complete) {
+		size_t msg = j->msg;
 		pc->retr = NULL;
 		send_free(j);
 		pc->waiting = false;
 		pc->sent_pending = true;
+		prefetch_next(c, msg);
 		pop3_process(c);
 		return;
 	}
 	if (conn_output_pending(c) < POP3_OUTPUT_HIGH)
 		send_next_chunk(c);
 	/* else pop3_on_drained asks for the next chunk */
+}
+
+static void chunk_read(void *arg, int status, const uint8_t *data, size_t len)
+{
+	struct conn *c = arg;
+	struct pop3_conn *pc = c->proto;
+	pc->retr_busy = false;
+	if (!conn_job_finished(c)) {
+		/* The session is gone (its memory lives until the next loop
+		 * turn); it could not free the job while a read was out. */
+		send_free(pc->retr);
+		pc->retr = NULL;
+		return;
+	}
+	take_chunk(c, status, data, len);
+}
+
+static void prefetched(void *arg, int status, const uint8_t *data, size_t len)
+{
+	struct conn *c = arg;
+	if (!conn_job_finished(c))
+		return; /* pop3_destroy frees the buffer */
+	struct pop3_conn *pc = c->proto;
+	struct prefetch *pf = &pc->pf;
+	if (!pf->active)
+		return;
+	pf->done = true;
+	pf->status = status;
+	if (status == IPCMSG_OK && len && !buf_append(&pf->data, data, len))
+		pf->status = IPCMSG_TEMPFAIL;
+	if (pc->retr && pc->retr_busy && pc->retr->msg == pf->msg && pc->retr->offset == 0) {
+		/* A RETR of it is waiting for this very chunk. */
+		pc->retr_busy = false;
+		pf->active = false;
+		take_chunk(c, pf->status, pf->data.data, pf->data.len);
+	}
 }
 
 static void start_send(struct conn *c, size_t msg, long top_lines)
@@ -242,6 +302,18 @@ static void start_send(struct conn *c, size_t msg, long top_lines)
 	buf_init(&j->out, 0);
 	pc->retr = j;
 	pc->waiting = true;
+	struct prefetch *pf = &pc->pf;
+	if (pf->active && pf->msg == msg) {
+		if (pf->done) {
+			pf->active = false;
+			take_chunk(c, pf->status, pf->data.data, pf->data.len);
+		} else {
+			pc->retr_busy = true; /* prefetched() takes over */
+		}
+		return;
+	}
+	/* Another message than guessed: a late answer is dropped. */
+	pf->active = false;
 	send_next_chunk(c);
 }
 
@@ -427,6 +499,7 @@ static void pop3_destroy(struct conn *c)
 		return;
 	pop3_server_free(&pc->core);
 	send_free(pc->retr); /* no read is out: destroy runs with no job */
+	buf_release(&pc->pf.data);
 	if (pc->have_drop)
 		store_close(c->srv->store, pc->drop);
 	free(pc->user);
@@ -468,6 +541,7 @@ void pop3_conn_accept(struct server *srv, enum listener_proto listener, int fd,
 		conn_abort(c);
 		return;
 	}
+	buf_init(&pc->pf.data, 0);
 	c->proto = pc;
 	const struct conf *cf = srv->conf;
 	struct timespec now;
