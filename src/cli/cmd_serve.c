@@ -32,22 +32,6 @@ static const char serve_usage[] =
 	"Runs as three processes: this one (sessions, TLS, relay), facteur-auth\n"
 	"(the account files) and facteur-store (the Maildirs); see facteur(8).\n";
 
-static int mkdir_p(const char *path)
-{
-	char tmp[4096];
-	if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
-		return -1;
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return (mkdir(tmp, 0700) < 0 && errno != EEXIST) ? -1 : 0;
-}
-
 /* First quick start: an account to try things with, printed once. */
 static int create_demo_account(const struct conf *c)
 {
@@ -232,9 +216,9 @@ int cmd_serve(int argc, char **argv)
 	log_set_level((enum log_level)c.log_level);
 	char mail[4096];
 	char queue[4096];
-	if (mkdir_p(c.data_dir) < 0 || cli_data_path(&c, "mail", mail, sizeof mail) < 0 ||
-	    mkdir_p(mail) < 0 || cli_data_path(&c, "queue", queue, sizeof queue) < 0 ||
-	    mkdir_p(queue) < 0) {
+	if (cli_mkdir_p(c.data_dir) < 0 || cli_data_path(&c, "mail", mail, sizeof mail) < 0 ||
+	    cli_mkdir_p(mail) < 0 || cli_data_path(&c, "queue", queue, sizeof queue) < 0 ||
+	    cli_mkdir_p(queue) < 0) {
 		fprintf(stderr, "facteur: cannot create %s: %s\n", c.data_dir, strerror(errno));
 		conf_free(&c);
 		return 1;

@@ -60,7 +60,11 @@ bool ipc_client_request(struct ipc_client *ic, struct ipcmsg *m, ipc_reply_cb cb
 	if (ic->lost)
 		return false;
 	struct ipc_req *r = calloc(1, sizeof *r);
-	m->id = r ? ++ic->next_id : 0;
+	/* Ids go on from 1 and skip 0 when they wrap: 0 is no request (the
+	 * store's "ready", a POP3 session without a maildrop). */
+	if (++ic->next_id == 0)
+		ic->next_id = 1;
+	m->id = ic->next_id;
 	if (!r || !ipc_send(ic->bev, m)) {
 		free(r);
 		return false;

@@ -44,8 +44,8 @@ struct pop3_conn {
 	struct send_job *retr;    /* the message being streamed */
 	bool retr_busy;           /* its next chunk is being read */
 	struct prefetch pf;       /* the next message's first chunk */
-	uint32_t drop;            /* the store process's handle of the maildrop */
-	bool have_drop;           /* logged in and not yet released */
+	uint32_t drop;            /* the store process's handle of the maildrop;
+				     0: none (handles are request ids, from 1) */
 	char *user;
 	size_t nmsgs;
 	size_t ndeleting;         /* UPDATE: how many are being deleted */
@@ -101,7 +101,6 @@ static void maildrop_opened(void *arg, int status, const struct store_listing *l
 		conn_login_succeeded(c);
 		log_info("pop3 %s maildrop account=%s messages=%zu", c->id, user, l->n);
 		pc->drop = l->handle;
-		pc->have_drop = true;
 		pc->nmsgs = l->n;
 		give_auth_result(c, POP3_AUTH_OK, l);
 	} else {
@@ -197,7 +196,7 @@ static void prefetched(void *arg, int status, const uint8_t *data, size_t len);
 static void prefetch_next(struct conn *c, size_t after)
 {
 	struct pop3_conn *pc = c->proto;
-	if (pc->pf.active || after + 1 >= pc->nmsgs || !pc->have_drop)
+	if (pc->pf.active || after + 1 >= pc->nmsgs || !pc->drop)
 		return;
 	pc->pf = (struct prefetch){ .active = true, .msg = after + 1, .data = pc->pf.data };
 	buf_clear(&pc->pf.data);
@@ -291,7 +290,7 @@ static void start_send(struct conn *c, size_t msg, long top_lines)
 {
 	struct pop3_conn *pc = c->proto;
 	struct send_job *j = calloc(1, sizeof *j);
-	if (!j || msg >= pc->nmsgs || !pc->have_drop) {
+	if (!j || msg >= pc->nmsgs || !pc->drop) {
 		free(j);
 		conn_abort(c);
 		return;
@@ -326,9 +325,9 @@ static void give_update_result(struct conn *c, int result)
 	/* Release the maildrop before "+OK": a client that reconnects as
 	 * soon as it reads the reply must not find it locked (the store
 	 * process handles the CLOSE before any later OPEN). */
-	if (pc->have_drop) {
+	if (pc->drop) {
 		store_close(c->srv->store, pc->drop);
-		pc->have_drop = false;
+		pc->drop = 0;
 	}
 	struct pop3_in in = { .kind = POP3_IN_UPDATE_RESULT, .result = result };
 	pop3_server_input(pc->core, &in);
@@ -364,14 +363,14 @@ static void start_update(struct conn *c, const struct pop3_out *out)
 		if (out->del_idx[i] < pc->nmsgs)
 			idx[n++] = out->del_idx[i];
 	pc->ndeleting = n;
-	if (idx && pc->have_drop && n == 0) {
+	if (idx && pc->drop && n == 0) {
 		free(idx);
 		log_info("pop3 %s update deleted=0", c->id);
 		give_update_result(c, 0);
 		return;
 	}
 	conn_job_started(c);
-	if (!idx || !pc->have_drop || !store_delete(c->srv->store, pc->drop, idx, n, deleted, c)) {
+	if (!idx || !pc->drop || !store_delete(c->srv->store, pc->drop, idx, n, deleted, c)) {
 		conn_job_finished(c);
 		free(idx);
 		give_update_result(c, -1);
@@ -500,7 +499,7 @@ static void pop3_destroy(struct conn *c)
 	pop3_server_free(&pc->core);
 	send_free(pc->retr); /* no read is out: destroy runs with no job */
 	buf_release(&pc->pf.data);
-	if (pc->have_drop)
+	if (pc->drop)
 		store_close(c->srv->store, pc->drop);
 	free(pc->user);
 	free(pc);
